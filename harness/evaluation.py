@@ -1,0 +1,90 @@
+"""An evaluation round: the live model holds every scenario's debate, each conversation is scored and recorded."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from harness.debate import build_chain, hold_debates
+from harness.experiment import Experiment
+from harness.records import Conversation
+from harness.runlog import RunLog
+from harness.tracking import Tracker
+from rubrics import Rubric
+
+
+def score(conversation: Conversation, rubrics: Sequence[Rubric]) -> tuple[dict[str, float | None], dict[str, Any], str]:
+    """Each rubric's value and evidence; a failing rubric yields None and its error instead of stopping the run."""
+    values: dict[str, float | None] = {}
+    evidence: dict[str, Any] = {}
+    errors = []
+    for rubric in rubrics:
+        try:
+            result = rubric(conversation)
+            values[rubric.name], evidence[rubric.name] = result.value, dict(result.evidence)
+        except Exception as exc:  # noqa: BLE001 - recorded in the run log and the table
+            values[rubric.name], evidence[rubric.name] = None, None
+            errors.append(f"{rubric.name}: {type(exc).__name__}: {exc}")
+    return values, evidence, "; ".join(errors)
+
+
+class Evaluator:
+    """Holds the chain over the live model and writes each round to the run log, then to W&B."""
+
+    def __init__(self, model: Any, tokenizer: Any, experiment: Experiment, runlog: RunLog, tracker: Tracker) -> None:
+        self.model = model
+        self.experiment = experiment
+        self.runlog = runlog
+        self.tracker = tracker
+        self.chain = build_chain(model, tokenizer, experiment.generation, batch_size=len(experiment.scenarios))
+        self.done: set[int] = set()
+
+    def round(self, step: int) -> dict[str, float]:
+        import torch
+
+        started = time.perf_counter()
+        was_training = self.model.training
+        self.model.eval()
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        try:
+            # Sampling is seeded per step without disturbing the training RNG streams.
+            with torch.no_grad(), torch.random.fork_rng(devices=devices):
+                torch.manual_seed(self.experiment.generation.seed + step)
+                conversations, trace = hold_debates(self.chain, self.experiment.scenarios)
+        finally:
+            self.model.train(was_training)
+        generation_s = time.perf_counter() - started
+
+        rows = []
+        for conversation in conversations:
+            values, evidence, error = score(conversation, self.experiment.rubrics)
+            row = {
+                "step": step,
+                "scenario": conversation.scenario,
+                "topic": conversation.topic,
+                "speakers": list(dict.fromkeys(t.speaker for t in conversation.turns)),
+                "turns": [{"speaker": t.speaker, "text": t.text} for t in conversation.turns],
+                "transcript": conversation.transcript(),
+                "scores": values,
+                "evidence": evidence,
+                "error": error or None,
+            }
+            self.runlog.write("conversation", **row)
+            rows.append(row)
+        for event in trace:
+            self.runlog.write("trace", step=step, **event)
+        means = {
+            r.name: statistics.fmean(v for row in rows if (v := row["scores"][r.name]) is not None)
+            for r in self.experiment.rubrics
+            if any(row["scores"][r.name] is not None for row in rows)
+        }
+        seconds = time.perf_counter() - started
+        self.runlog.write("eval", step=step, seconds=round(seconds, 3), generation_s=round(generation_s, 3), means=means)
+        self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], means)
+        self.done.add(step)
+        shown = "  ".join(f"{k} {v:.3f}" for k, v in means.items())
+        print(f"harness: eval step {step}: {shown}  ({seconds:.1f}s)", file=sys.stderr, flush=True)
+        return means

@@ -1,0 +1,107 @@
+"""`python -m harness score IN.jsonl [-o OUT.jsonl]`: every registered rubric over JSON lines of texts or conversations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from harness.errors import UserError
+from harness.records import Conversation, Turn
+
+_SHAPE = 'expected {"id": ..., "text": "..."} or {"id": ..., "turns": [{"speaker": "...", "text": "..."}, ...]}'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="JSON lines to score, one text or conversation per line ('-' for stdin)")
+    parser.add_argument("-o", "--output", help="where to write the scored lines (default: standard output)")
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="skip malformed lines (counted on stderr) instead of stopping"
+    )
+
+
+def parse_line(line: str) -> tuple[Any, Conversation]:
+    """One input line as (id, conversation); ValueError says what is wrong with it."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON ({e.msg}); {_SHAPE}") from None
+    if not isinstance(row, dict) or "id" not in row:
+        raise ValueError(f"no 'id'; {_SHAPE}")
+    if ("text" in row) == ("turns" in row):
+        raise ValueError(f"needs exactly one of 'text' or 'turns'; {_SHAPE}")
+    if "text" in row:
+        if not isinstance(row["text"], str):
+            raise ValueError("'text' must be a string")
+        return row["id"], Conversation.from_text(row["text"])
+    turns = row["turns"]
+    if not isinstance(turns, list) or not turns:
+        raise ValueError("'turns' must be a non-empty list of {\"speaker\", \"text\"} objects")
+    for i, t in enumerate(turns):
+        if not isinstance(t, dict) or not isinstance(t.get("text"), str) or not isinstance(t.get("speaker", ""), str):
+            raise ValueError(f"turns[{i}] must be an object with a string 'text' (and optional string 'speaker')")
+    return row["id"], Conversation(tuple(Turn(t.get("speaker", ""), t["text"]) for t in turns))
+
+
+def score(conversation: Conversation) -> dict[str, Any]:
+    """Scores and evidence of every registered rubric, plus the artefact count the cleaning tools key on."""
+    from rubrics import REGISTRY
+
+    results = {name: r(conversation) for name, r in REGISTRY.items()}
+    return {
+        "scores": {name: s.value for name, s in results.items()},
+        "artefacts": results["contamination"].evidence["count"],
+        "evidence": {name: dict(s.evidence) for name, s in results.items()},
+    }
+
+
+def _read(path: str, skip_bad: bool) -> tuple[list[tuple[Any, Conversation]], int]:
+    items, skipped = [], 0
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            items.append(parse_line(line))
+        except ValueError as e:
+            if not skip_bad:
+                raise UserError(f"{path}:{lineno}: {e} (or pass --skip-bad)") from None
+            skipped += 1
+    return items, skipped
+
+
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    if path == "-":
+        yield from enumerate(sys.stdin, 1)
+        return
+    try:
+        with Path(path).open(encoding="utf-8") as f:
+            yield from enumerate(f, 1)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; give a JSON-lines file to score") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _write(out: TextIO, items: list[tuple[Any, Conversation]]) -> None:
+    for id_, conversation in items:
+        out.write(json.dumps({"id": id_, **score(conversation)}, ensure_ascii=False) + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    items, skipped = _read(args.input, args.skip_bad)
+    if args.output:
+        try:
+            with Path(args.output).open("w", encoding="utf-8") as out:
+                _write(out, items)
+        except OSError as e:
+            raise UserError(f"{args.output}: cannot write ({e.strerror})") from None
+    else:
+        _write(sys.stdout, items)
+    if skipped:
+        print(f"harness score: skipped {skipped} malformed line(s) of {args.input}", file=sys.stderr)
+    return 0

@@ -1,0 +1,8 @@
+"""Rubrics: pure `Conversation -> Score` functions, registered by name."""
+
+from rubrics._registry import REGISTRY, Rubric, get, rubric
+from rubrics.contamination import contamination
+from rubrics.fluency import fluency
+from rubrics.relevance import relevance
+
+__all__ = ["REGISTRY", "Rubric", "contamination", "fluency", "get", "relevance", "rubric"]

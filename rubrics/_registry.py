@@ -1,0 +1,61 @@
+"""The rubric registry: a rubric's name is its registry key, W&B key (`rubric/<name>`), column and label."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing harness here would cycle: harness/__init__ -> harness.experiment -> rubrics
+    from harness.records import Conversation, Score
+
+RubricFn = Callable[["Conversation"], "Score"]
+REGISTRY: dict[str, Rubric] = {}
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """A pure scorer `Conversation -> Score` with the metadata reports and gates need."""
+
+    name: str
+    fn: RubricFn = field(repr=False)
+    higher_is_better: bool
+    data_files: tuple[Path, ...] = ()
+
+    def __call__(self, conversation: Conversation) -> Score:
+        return self.fn(conversation)
+
+    @property
+    def description(self) -> str:
+        """The first line of the scorer's docstring: what is measured and which direction is better."""
+        return (inspect.getdoc(self.fn) or "").splitlines()[0] if self.fn.__doc__ else ""
+
+    @property
+    def version(self) -> str:
+        """Hash of the scorer's module source and its frozen data, so a score means the same across runs."""
+        digest = hashlib.sha256(inspect.getsource(inspect.getmodule(self.fn)).encode())
+        for path in self.data_files:
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:12]
+
+
+def rubric(*, higher_is_better: bool, data_files: Iterable[Path] = ()) -> Callable[[RubricFn], Rubric]:
+    """Register a scorer under its function name."""
+
+    def register(fn: RubricFn) -> Rubric:
+        r = Rubric(fn.__name__, fn, higher_is_better, tuple(data_files))
+        REGISTRY[r.name] = r
+        return r
+
+    return register
+
+
+def get(name: str) -> Rubric:
+    """Look a rubric up by name; KeyError lists the known names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown rubric {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
