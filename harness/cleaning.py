@@ -131,7 +131,11 @@ remove_mentions = Rule("remove_mentions", _remove_mentions, (("@lgbm_taro おめ
 unhashtag = Rule(
     "unhashtag",
     _unhashtag,
-    (("初メダル！ #kaggle #機械学習", "初メダル！"), ("#Kaggle の沼は深い", "Kaggle の沼は深い"), ("C#で書いた", "C#で書いた")),
+    (
+        ("初メダル！ #kaggle #機械学習", "初メダル！"),
+        ("#Kaggle の沼は深い", "Kaggle の沼は深い"),
+        ("C#で書いた", "C#で書いた"),
+    ),
 )
 remove_emoji = Rule("remove_emoji", _remove_emoji, (("銀メダル🥈嬉しい🎉", "銀メダル嬉しい"),))
 normalise_spaces = Rule("normalise_spaces", _normalise_spaces, (("ＬＢ　が  動いた ", "LB が 動いた"),))
@@ -139,4 +143,4 @@ normalise_spaces = Rule("normalise_spaces", _normalise_spaces, (("ＬＢ　が  
 
 def default_tweet_rules() -> tuple[Rule, ...]:
     """The shipped rule set: strip retweet prefixes, URLs, mentions, hashtags and emoji, then drop short leftovers."""
-    return (strip_retweet, remove_urls, remove_mentions, unhashtag, remove_emoji, normalise_spaces, min_chars(10))
+    return (strip_retweet, remove_urls, remove_mentions, unhashtag, remove_emoji, normalise_spaces, min_chars(5))

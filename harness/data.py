@@ -36,8 +36,10 @@ def read_texts(spec: DataSpec, path: Path) -> list[str]:
         raise UserError(f"{path}: the data file is empty")
     try:
         table = datasets.load_dataset("json", data_files=str(path), split="train")
-    except Exception as exc:  # noqa: BLE001 - datasets wraps JSON errors in several types
-        raise UserError(f"{path}: not valid JSON lines ({type(exc).__name__}); each line must be one JSON object") from None
+    except Exception as exc:
+        raise UserError(
+            f"{path}: not valid JSON lines ({type(exc).__name__}); each line must be one JSON object"
+        ) from None
     if spec.text_field not in table.column_names:
         raise UserError(f"{path}: no field {spec.text_field!r} (fields: {', '.join(table.column_names)}); "
                         "set DataSpec.text_field")  # fmt: skip

@@ -158,7 +158,9 @@ def build(
         losses.append(loss.item())
         if log_every and (step + 1) % log_every == 0:
             recent = sum(losses[-log_every:]) / len(losses[-log_every:])
-            print(f"step {step + 1}/{config.steps}  loss {recent:.3f}  {time.perf_counter() - started:.0f}s", flush=True)
+            print(
+                f"step {step + 1}/{config.steps}  loss {recent:.3f}  {time.perf_counter() - started:.0f}s", flush=True
+            )
 
     model.eval()
     model.save_pretrained(out_dir)

@@ -25,7 +25,7 @@ def score(conversation: Conversation, rubrics: Sequence[Rubric]) -> tuple[dict[s
         try:
             result = rubric(conversation)
             values[rubric.name], evidence[rubric.name] = result.value, dict(result.evidence)
-        except Exception as exc:  # noqa: BLE001 - recorded in the run log and the table
+        except Exception as exc:
             values[rubric.name], evidence[rubric.name] = None, None
             errors.append(f"{rubric.name}: {type(exc).__name__}: {exc}")
     return values, evidence, "; ".join(errors)
@@ -82,7 +82,9 @@ class Evaluator:
             if any(row["scores"][r.name] is not None for row in rows)
         }
         seconds = time.perf_counter() - started
-        self.runlog.write("eval", step=step, seconds=round(seconds, 3), generation_s=round(generation_s, 3), means=means)
+        self.runlog.write(
+            "eval", step=step, seconds=round(seconds, 3), generation_s=round(generation_s, 3), means=means
+        )
         self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], means)
         self.done.add(step)
         shown = "  ".join(f"{k} {v:.3f}" for k, v in means.items())

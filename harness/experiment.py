@@ -266,7 +266,8 @@ class Experiment:
         _require(len(self.rubrics) > 0, "Experiment.rubrics must hold at least one rubric")
         _require(
             0 < self.eval_every <= self.training.max_steps,
-            f"Experiment.eval_every must be in 1..training.max_steps ({self.training.max_steps}), got {self.eval_every}",
+            f"Experiment.eval_every must be in 1..training.max_steps ({self.training.max_steps}), "
+            f"got {self.eval_every}",
         )
         if self.cpu is not None:
             _require(

@@ -37,7 +37,7 @@ def load_experiment(path: str | Path) -> Experiment:
         raise UserError(f"{path}: not UTF-8 text") from None
     except UserError as exc:
         raise UserError(f"{path}{_line_in(file, exc)}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any error while declaring is the file's, reported in one line
+    except Exception as exc:
         raise UserError(f"{path}{_line_in(file, exc)}: {type(exc).__name__}: {exc}") from None
     finally:
         sys.path.remove(str(file.parent.parent))

@@ -10,7 +10,12 @@ from harness.embedded import EMBEDDED_DIR
 from harness.errors import UserError
 from harness.experiment import EMBEDDED, Experiment, ModelSpec
 
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 def resolve_model_path(spec: ModelSpec) -> str:

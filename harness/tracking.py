@@ -45,7 +45,7 @@ class Tracker:
             )
             self.run.define_metric(STEP_KEY)
             self.run.define_metric("*", step_metric=STEP_KEY, step_sync=True)
-        except Exception as exc:  # noqa: BLE001 - tracking must never stop training
+        except Exception as exc:
             print(f"harness: W&B unavailable ({type(exc).__name__}: {exc}); continuing with the run log only",
                   file=sys.stderr)  # fmt: skip
             self.run = None
@@ -64,7 +64,7 @@ class Tracker:
             return
         try:
             self.run.log(data)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             print(f"harness: W&B log failed ({exc}); the run log still has everything", file=sys.stderr)
 
     def log_round(
@@ -100,6 +100,6 @@ class Tracker:
         if self.run is not None:
             try:
                 self.run.finish(exit_code=exit_code)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 print(f"harness: W&B finish failed ({exc})", file=sys.stderr)
             self.run = None

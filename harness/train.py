@@ -145,7 +145,7 @@ def _train(experiment, profile, reason, corpus, run_id, run_dir, runlog, cuda) -
             data_seed=t.seed,
             bf16=cuda and experiment.model.dtype == "bfloat16",
             fp16=cuda and experiment.model.dtype == "float16",
-            gradient_checkpointing=t.gradient_checkpointing,
+            **({"gradient_checkpointing": True} if t.gradient_checkpointing else {}),
             report_to=["wandb"] if tracker.active else [],
             use_cpu=not cuda,
             dataloader_num_workers=0,
