@@ -70,13 +70,10 @@ def parser() -> argparse.ArgumentParser:
         description="Read JSON lines ({'id', 'text'} or {'id', 'turns': [{'speaker', 'text'}]}) and write one line "
         "per input, in order: {'id', 'scores', 'artefacts', 'evidence'}.",
     )
-    try:
-        from harness import scoring
-    except ImportError:
-        scoring = None
-    if scoring:
-        scoring.add_arguments(score)
-        score.set_defaults(func=scoring.run)
+    from harness import scoring
+
+    scoring.add_arguments(score)
+    score.set_defaults(func=scoring.run)
 
     build = sub.add_parser(
         "build-model",

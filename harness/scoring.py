@@ -1,4 +1,4 @@
-"""`python -m harness score IN.jsonl [-o OUT.jsonl]`: every registered rubric over JSON lines of texts or conversations."""
+"""`python -m harness score IN.jsonl [-o OUT.jsonl]`: every registered rubric over JSON lines of conversations."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def parse_line(line: str) -> tuple[Any, Conversation]:
         return row["id"], Conversation.from_text(row["text"])
     turns = row["turns"]
     if not isinstance(turns, list) or not turns:
-        raise ValueError("'turns' must be a non-empty list of {\"speaker\", \"text\"} objects")
+        raise ValueError('\'turns\' must be a non-empty list of {"speaker", "text"} objects')
     for i, t in enumerate(turns):
         if not isinstance(t, dict) or not isinstance(t.get("text"), str) or not isinstance(t.get("speaker", ""), str):
             raise ValueError(f"turns[{i}] must be an object with a string 'text' (and optional string 'speaker')")

@@ -39,7 +39,7 @@ _HASHTAG = re.compile(
     rf"(?<![A-Za-z0-9_&#＃Ａ-Ｚａ-ｚ０-９])[#＃](?![\ufe0f\u20e3])(?=(?:{_TAG_CHAR})*?[^\W\d_])(?:{_TAG_CHAR})+",
 )
 # Cheap pre-check: every artefact contains one of these, and most generated turns contain none.
-_MAYBE_ARTEFACT = re.compile(r"[#＃@＠.]|://")
+_MAYBE_ARTEFACT = re.compile(r"[#＃@＠.:]")
 
 
 def find_artefacts(text: str) -> list[dict[str, int | str]]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import unicodedata
+from collections.abc import Callable
+from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,35 +23,47 @@ MODEL = DATA / "fluency.json"
 # Closed-class words keep their lemma in the language model; open-class words collapse to their part of speech.
 _LEXICAL_POS = frozenset({"助詞", "助動詞", "補助記号", "接尾辞", "代名詞", "連体詞", "接続詞", "感動詞", "記号"})
 _CONJUGATING_POS = frozenset({"動詞", "形容詞"})
-# Latin words, digits and fullwidth forms all read as "a" or "0" to the character model, so that jargon
-# (Kaggle, LightGBM, EDA) and numbers cost what an ordinary word costs.
-_CHAR_CLASSES = str.maketrans(
-    {**{c: "a" for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"}, **{c: "0" for c in "0123456789"}}
-)
-FEATURES = ("morph_mean", "morph_low", "end", "char_mean", "char_low", "repeat", "types", "unknown", "archaic")
+# The character model reads fullwidth forms as ASCII, every Latin letter as `a`, every digit as `0` and every
+# symbol but sentence punctuation as `※`, so that jargon (Kaggle, LightGBM, EDA), numbers, emoji and （笑） cost
+# what an ordinary word costs.
+_KEPT_PUNCTUATION = frozenset("。、！？!?,.「」『』・…")
 
 
-class Analysis(NamedTuple):
-    """One text parsed once by MeCab and shared by every rubric."""
+def _char_class(c: str) -> str:
+    if "\uff01" <= c <= "\uff5e":
+        c = chr(ord(c) - 0xFEE0)
+    if c.isascii() and c.isalpha():
+        return "a"
+    if c.isascii() and c.isdigit():
+        return "0"
+    return "※" if unicodedata.category(c)[0] in "SP" and c not in _KEPT_PUNCTUATION else c
 
-    surfaces: tuple[str, ...]
-    lemmas: tuple[str, ...]  # the dictionary lemma, or the NFKC-lowercased surface of an unknown word
-    classes: tuple[str, ...]  # language-model units: a closed-class lemma or an open-class part of speech
-    unknown: int  # unknown words that are not Latin, digits or symbols
-    archaic: int  # classical-grammar forms, which random kana strings parse into and modern text never uses
+
+_CHAR_CLASSES = {c: k for c in range(0x21, 0x20000) if (k := _char_class(chr(c))) != chr(c)} | {0x3000: " "}
+_BIGRAMS = re.compile(r"(?=(..))", re.S)
+_TRIGRAMS = re.compile(r"(?=(...))", re.S)
+_PRIOR_WEIGHT = 3
+FEATURES = ("morph_mean", "morph_unseen", "end", "char_mean", "char_unseen", "repeat", "types", "unknown", "archaic")
 
 
-@functools.cache
-def _tagger():  # noqa: ANN202 - fugashi has no stubs
-    import fugashi
+class _Memo(dict):
+    """A dict that computes and keeps what it lacks, so a per-morpheme mapping runs as one C-level `map`."""
 
-    return fugashi.Tagger(f"-r {MECABRC} -O harness")
+    def __init__(self, compute: Callable[[str], object]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: str) -> object:
+        if len(self) > 500_000:  # unknown words are part of their key; keep a long run's memory bounded
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
 
 
 def _script(surface: str) -> str:
     c = surface[0]
-    if c.isascii() or unicodedata.category(c)[0] in "NP":
-        return "latin" if c.isalpha() else "symbol"
+    if c.isascii() or unicodedata.category(c)[0] in "NPSZ" or "\uff01" <= c <= "\uff5e":
+        return "latin" if c.isalpha() or "\uff21" <= c <= "\uff5a" else "symbol"
     if "\u3040" <= c <= "\u309f":
         return "hiragana"
     if "\u30a0" <= c <= "\u30ff":
@@ -56,62 +71,85 @@ def _script(surface: str) -> str:
     return "kanji" if "\u4e00" <= c <= "\u9fff" else "other"
 
 
+def _unit(key: str) -> tuple[str, str]:
+    """A MeCab key's language-model class and its content lemma ("" for closed-class words)."""
+    if key.startswith("?"):  # unknown: Latin words and numbers read as nouns, anything else stays suspicious
+        script = _script(key[1:])
+        lemma = unicodedata.normalize("NFKC", key[1:]).lower()
+        return ("名詞-普通名詞" if script in ("latin", "symbol") else "UNK-" + script), lemma
+    pos1, pos2, kind, form, lemma = key.split(",", 4)
+    if pos1 in _LEXICAL_POS:
+        return lemma, ""
+    if pos1 in _CONJUGATING_POS:  # classical conjugations: what random kana parses into, never modern text
+        return pos1 + form.partition("-")[0] + ("文語" if kind.startswith("文語") else ""), lemma
+    return f"{pos1}-{pos2}", lemma
+
+
+_CLASS = _Memo(lambda key: _unit(key)[0])
+_LEMMA = _Memo(lambda key: _unit(key)[1])
+# "u" for an unknown non-Latin word, "a" for a classical conjugation, counted per text as one string each.
+_FLAG = _Memo(lambda cls: "u" if cls.startswith("UNK-") else "a" if cls.endswith("文語") else "")
+
+
+class Analysis(NamedTuple):
+    """One text parsed once by MeCab and shared by every rubric."""
+
+    surfaces: tuple[str, ...]
+    classes: tuple[str, ...]  # language-model units: a closed-class lemma or an open-class part of speech
+    lemmas: tuple[str, ...]  # content-word lemmas ("" for closed-class words), unknown words NFKC-lowercased
+
+
+@functools.cache
+def _tagger():  # fugashi ships no type stubs
+    import fugashi
+
+    return fugashi.Tagger(f"-r {MECABRC} -O harness")
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def analyse(text: str) -> Analysis:
-    """Morphemes of one text: surfaces, lemmas and language-model classes (cached: rubrics share one parse)."""
-    surfaces, lemmas, classes = [], [], []
-    unknown = archaic = 0
-    for line in _tagger().parse(text).split("\n"):
-        if not line:
-            continue
-        surface, pos1, pos2, kind, form, lemma = line.split("\t")
-        if lemma == "?":
-            script = _script(surface)
-            lemma = unicodedata.normalize("NFKC", surface).lower()
-            if script in ("latin", "symbol"):
-                cls = "名詞-普通名詞"
-            else:
-                cls = "UNK-" + script
-                unknown += 1
-        elif pos1 in _LEXICAL_POS:
-            cls = lemma
-        elif pos1 in _CONJUGATING_POS:
-            cls = pos1 + form.partition("-")[0]
-            archaic += kind.startswith("文語")
-        else:
-            cls = f"{pos1}-{pos2}"
-        surfaces.append(surface)
-        lemmas.append(lemma)
-        classes.append(cls)
-    return Analysis(tuple(surfaces), tuple(lemmas), tuple(classes), unknown, archaic)
+    """Morphemes of one text (cached: the rubrics share one parse per turn)."""
+    parts = _tagger().parse(text).split("\n")
+    keys = parts[1::2]
+    return Analysis(
+        tuple(parts[0 : 2 * len(keys) : 2]), tuple(map(_CLASS.__getitem__, keys)), tuple(map(_LEMMA.__getitem__, keys))
+    )
 
 
 class Model(NamedTuple):
-    """The frozen language models and the classifier that weighs their evidence."""
+    """The frozen language models over one-character units, and the classifier that weighs their evidence."""
 
-    morph: tuple[dict[str, float], dict[str, float], dict[str, float]]  # unigram, bigram, trigram log-probs
-    chars: tuple[dict[str, float], dict[str, float]]  # unigram, bigram log-probs
+    units: dict[str, str]  # morpheme class -> its one-character unit
+    morph: tuple[dict[str, float], dict[str, float], dict[str, float]]  # unigram, bigram, trigram over units
+    chars: dict[str, float]  # character bigram log-probs
+    char_miss: float  # log-prob of a character bigram never seen in training
     backoff: float
     floor: float
-    low: float
-    mean: list[float]
-    scale: list[float]
-    weights: list[float]
+    prior: tuple[float, float]  # mean morpheme and character log-prob of unseen natural text
+    weights: tuple[float, ...]  # per-feature weights with the standardisation folded in
     bias: float
 
     @classmethod
     def from_json(cls, m: dict) -> Model:
+        vocab = ["<s>", "</s>", "<unk>", *m["vocab"]]
+        units = _Memo(lambda _: "\ue002")
+        units.update({c: chr(0xE000 + i) for i, c in enumerate(vocab)})
+
+        def keyed(table: dict[str, float]) -> dict[str, float]:
+            return {"".join(units[c] for c in k.split(" ")): v for k, v in table.items()}
+
         c = m["classifier"]
+        weights = tuple(w / s for w, s in zip(c["weights"], c["scale"], strict=True))
         return cls(
-            (m["morph"]["1"], m["morph"]["2"], m["morph"]["3"]),
-            (m["chars"]["1"], m["chars"]["2"]),
+            units,
+            (keyed(m["morph"]["1"]), keyed(m["morph"]["2"]), keyed(m["morph"]["3"])),
+            m["chars"]["2"],
+            m["chars"]["miss"],
             m["backoff"],
             m["floor"],
-            m["low"],
-            c["mean"],
-            c["scale"],
-            c["weights"],
-            c["bias"],
+            tuple(m["prior"]),
+            weights,
+            c["bias"] - sum(w * mu for w, mu in zip(weights, c["mean"], strict=True)),
         )
 
 
@@ -120,40 +158,28 @@ def _model() -> Model:
     return Model.from_json(json.loads(MODEL.read_text(encoding="utf-8")))
 
 
-def _morph_logprobs(classes: tuple[str, ...], model: Model) -> list[float]:
-    """Stupid-backoff trigram log-probabilities of each class and of the end of the text."""
+def morph_logprobs(units: str, model: Model) -> tuple[list[float], int]:
+    """Stupid-backoff log-probability of each morpheme unit given the two before it, then of the end of the
+    text; and how many of those trigrams training never saw."""
+    grams = _TRIGRAMS.findall("\ue000\ue000" + units + "\ue001")
     uni, bi, tri = model.morph
-    a, b = "<s>", "<s>"
-    out = []
-    for c in (*classes, "</s>"):
-        lp = tri.get(f"{a} {b} {c}")
-        if lp is None:
-            lp = bi.get(f"{b} {c}")
-            lp = model.backoff + (lp if lp is not None else model.backoff + uni.get(c, model.floor))
-        out.append(lp)
-        a, b = b, c
-    return out
+    out = list(map(tri.get, grams))
+    misses = out.count(None)
+    if misses:  # back off only where needed: most trigrams of natural text were seen
+        for i, g in enumerate(grams):
+            if out[i] is None:
+                b = bi.get(g[1:])
+                out[i] = model.backoff + (b if b is not None else model.backoff + uni.get(g[2], model.floor))
+    return out, misses
+
+
+def char_logprobs(text: str, model: Model) -> list[float]:
+    """Log-probability of each character given the one before it (Latin letters as `a`, digits as `0`)."""
+    return list(map(model.chars.get, _BIGRAMS.findall(normalise_chars(text)), repeat(model.char_miss)))
 
 
 def normalise_chars(text: str) -> str:
-    """What the character model reads: NFKC, Latin letters as `a`, digits as `0`."""
-    return unicodedata.normalize("NFKC", text).translate(_CHAR_CLASSES)
-
-
-def _char_logprobs(text: str, model: Model) -> list[float]:
-    uni, bi = model.chars
-    s = normalise_chars(text)
-    out = []
-    for i in range(1, len(s)):
-        lp = bi.get(s[i - 1 : i + 1])
-        out.append(lp if lp is not None else model.backoff + uni.get(s[i], model.floor))
-    return out or [model.floor]
-
-
-def _repeat(surfaces: tuple[str, ...]) -> float:
-    """Share of repeated morpheme 3-grams: near 0 in natural text, near 1 in a degenerate loop."""
-    grams = list(zip(surfaces, surfaces[1:], surfaces[2:], strict=False))
-    return 1.0 - len(set(grams)) / len(grams) if len(grams) > 2 else 0.0
+    return text.translate(_CHAR_CLASSES)
 
 
 def features(text: str, model: Model | None = None) -> list[float]:
@@ -161,18 +187,24 @@ def features(text: str, model: Model | None = None) -> list[float]:
     model = model or _model()
     a = analyse(text)
     n = max(len(a.classes), 1)
-    morph = _morph_logprobs(a.classes, model)
-    chars = _char_logprobs(text, model)
+    units = "".join(map(model.units.__getitem__, a.classes))
+    morph, misses = morph_logprobs(units, model)
+    chars = char_logprobs(text, model) or [model.prior[1]]
+    flags = "".join(map(_FLAG.__getitem__, a.classes))
+    s = a.surfaces
+    grams = len(s) - 2
+    # Means are shrunk towards natural text by _PRIOR_WEIGHT pseudo-tokens, so one rare word in a
+    # three-word reply ("うん、行こう") does not make it read as garbage; long garbage still averages low.
     return [
-        sum(morph[:-1]) / n if len(morph) > 1 else model.floor,
-        sum(lp < model.low for lp in morph[:-1]) / n,
+        (sum(morph) - morph[-1] + _PRIOR_WEIGHT * model.prior[0]) / (len(morph) - 1 + _PRIOR_WEIGHT),
+        misses / len(morph),
         morph[-1],
-        sum(chars) / len(chars),
-        sum(lp < model.low for lp in chars) / len(chars),
-        _repeat(a.surfaces),
-        1.0 - len(set(a.surfaces)) / n,
-        a.unknown / n,
-        a.archaic / n,
+        (sum(chars) + _PRIOR_WEIGHT * model.prior[1]) / (len(chars) + _PRIOR_WEIGHT),
+        chars.count(model.char_miss) / len(chars),
+        1.0 - len(set(zip(s, s[1:], s[2:], strict=False))) / grams if grams > 2 else 0.0,  # degenerate loops
+        1.0 - len(set(s)) / n,
+        flags.count("u") / n,
+        flags.count("a") / n,
     ]
 
 
@@ -182,20 +214,16 @@ def text_fluency(text: str) -> float:
     if not text.strip():
         return 0.0
     model = _model()
-    z = model.bias + sum(
-        w * (x - mu) / s for w, x, mu, s in zip(model.weights, features(text), model.mean, model.scale, strict=True)
-    )
+    z = model.bias + sum(map(float.__mul__, model.weights, features(text, model)))
     return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
 
 
-@rubric(higher_is_better=True, data_files=(MECABRC, MODEL))
+# Artefact stripping lives in contamination.py, so its source is part of this rubric's version too.
+@rubric(higher_is_better=True, data_files=(MECABRC, MODEL, DATA.parent / "contamination.py"))
 def fluency(conversation: Conversation) -> Score:
     """Naturalness of the turns' Japanese, mean over turns; higher = more natural (0 = garbage or empty)."""
     per_turn = [text_fluency(turn.text) for turn in conversation.turns]
     if not per_turn:
         return Score(0.0, {"turns": [], "worst_turn": None})
     worst = min(range(len(per_turn)), key=per_turn.__getitem__)
-    return Score(
-        sum(per_turn) / len(per_turn),
-        {"turns": [round(v, 4) for v in per_turn], "worst_turn": worst},
-    )
+    return Score(sum(per_turn) / len(per_turn), {"turns": [round(v, 4) for v in per_turn], "worst_turn": worst})

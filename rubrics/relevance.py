@@ -6,7 +6,7 @@ import functools
 import json
 import math
 from collections.abc import Iterable
-from pathlib import Path
+from itertools import pairwise, repeat
 from typing import NamedTuple
 
 from harness.records import Conversation, Score
@@ -21,13 +21,15 @@ _CLASS_VALUE = (1.0, 0.5, 0.0)
 
 class _Model(NamedTuple):
     bias: tuple[float, float, float]
-    weights: dict[str, tuple[float, float, float]]
+    weights: tuple[dict[str, float], dict[str, float], dict[str, float]]  # one dict per class
+    cue: dict[str, float]  # how far each feature pushes towards Kaggle rather than unrelated talk
 
 
 @functools.cache
 def _model() -> _Model:
     m = json.loads(MODEL.read_text(encoding="utf-8"))
-    return _Model(tuple(m["bias"]), {f: tuple(w) for f, w in m["weights"].items()})
+    weights = tuple({f: w[k] for f, w in m["weights"].items()} for k in range(len(CLASSES)))
+    return _Model(tuple(m["bias"]), weights, {f: w[0] - w[2] for f, w in m["weights"].items()})
 
 
 def text_features(texts: Iterable[str]) -> set[str]:
@@ -37,32 +39,27 @@ def text_features(texts: Iterable[str]) -> set[str]:
     """
     feats: set[str] = set()
     for text in texts:
-        a = analyse(text)
-        words = [lemma for lemma, cls in zip(a.lemmas, a.classes, strict=True) if cls != lemma]
+        words = [lemma for lemma in analyse(text).lemmas if lemma]
         feats.update(words)
-        feats.update(f"{x} {y}" for x, y in zip(words, words[1:], strict=False))
+        feats.update(map(" ".join, pairwise(words)))
     return feats
 
 
 def probabilities(texts: Iterable[str]) -> tuple[dict[str, float], list[str]]:
-    """Class probabilities for the texts read as one document, and the known features that pushed towards Kaggle."""
+    """Class probabilities for the texts read as one document, and the features that pushed towards Kaggle."""
     model = _model()
-    known = [f for f in text_features(texts) if f in model.weights]
-    norm = math.sqrt(len(known)) or 1.0
-    logits = list(model.bias)
-    for f in known:
-        w = model.weights[f]
-        logits[0] += w[0] / norm
-        logits[1] += w[1] / norm
-        logits[2] += w[2] / norm
+    feats = text_features(texts)
+    # Binary features, not length-normalised: one strong cue counts in a long turn too.
+    logits = [b + sum(map(w.get, feats, repeat(0.0))) for b, w in zip(model.bias, model.weights, strict=True)]
     top = max(logits)
     exp = [math.exp(z - top) for z in logits]
     total = sum(exp)
-    cues = sorted(known, key=lambda f: model.weights[f][2] - model.weights[f][0])[:5]
-    return {c: e / total for c, e in zip(CLASSES, exp, strict=True)}, [f for f in cues if model.weights[f][0] > 0]
+    cues = sorted(filter(model.cue.__contains__, feats), key=model.cue.__getitem__, reverse=True)[:5]
+    return {c: e / total for c, e in zip(CLASSES, exp, strict=True)}, [f for f in cues if model.cue[f] > 0]
 
 
-@rubric(higher_is_better=True, data_files=(MECABRC, MODEL))
+# The shared parse lives in fluency.py, so its source is part of this rubric's version too.
+@rubric(higher_is_better=True, data_files=(MECABRC, MODEL, DATA.parent / "fluency.py"))
 def relevance(conversation: Conversation) -> Score:
     """How much the conversation is about Kaggle competitions; higher = more Kaggle (general ML ≈ 0.5, other ≈ 0)."""
     probs, cues = probabilities(turn.text for turn in conversation.turns)

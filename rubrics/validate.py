@@ -98,8 +98,11 @@ def contamination_agreement(path: Path) -> dict:
         "negatives": len(negatives),
         "auc": _auc([s.value for row, s in scored if row["count"] > 0], [s.value for s in negatives]),
         "spearman": _rho([row["count"] for row, _ in scored], [s.value for _, s in scored]),
-        "kinds": {k: sum(e for e, (row, _) in zip(exact, scored, strict=True) if row["kind"] == k)
-                  / sum(row["kind"] == k for row, _ in scored) for k in kinds},
+        "kinds": {
+            k: sum(e for e, (row, _) in zip(exact, scored, strict=True) if row["kind"] == k)
+            / sum(row["kind"] == k for row, _ in scored)
+            for k in kinds
+        },
         "misses": [row["id"] for e, (row, _) in zip(exact, scored, strict=True) if not e],
     }
 

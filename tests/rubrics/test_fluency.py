@@ -1,0 +1,60 @@
+import pytest
+
+from harness.records import Conversation, Turn
+from rubrics import fluency
+
+
+def value(text: str) -> float:
+    return fluency(Conversation.from_text(text)).value
+
+
+NATURAL = [
+    "昨日のコンペ、最後の最後でPrivateの順位が上がって本当にほっとしました。",
+    "LightGBMでベースラインを作って、EDAの結果を見ながら特徴量を足していった。",
+    "CVは0.8732、Public LBは0.8691で、相関はそこそこ取れている。",
+    "3月15日の午後2時から、オンラインで説明会を開きます。",
+    "田中さんと佐藤さんがチームを組んで、名古屋のハッカソンに出場した。",
+    "そんなに順位にこだわらなくても、楽しめればそれでいいんじゃない？",
+]
+
+# (kind, corrupted text) pairs, each of which must score below every natural text above.
+CORRUPTED = [
+    ("shuffled words", "思うはだけで十分に役立つと月刊Kaggle私ですの"),
+    ("shuffled characters", "習機学械のは強勉しいで楽すねこれ"),
+    ("repetition loop", "Kaggleは楽しいです。Kaggleは楽しいです。Kaggleは楽しいです。Kaggleは楽しいです。"),
+    ("repetition loop", "そうですねそうですねそうですねそうですねそうですね"),
+    ("random kana", "ぬにめらそほけゆきつるれへぬもさ"),
+    ("random katakana", "ヌヘモラソケツユリテヰネホ"),
+    ("mixed-script garbage", "あ3Kj漢字ヲぬx@2ア語zq%"),
+]
+
+
+@pytest.mark.parametrize("text", NATURAL)
+def test_natural_text_with_jargon_numbers_and_names_reads_as_fluent(text):
+    assert value(text) > 0.5
+
+
+@pytest.mark.parametrize(("kind", "text"), CORRUPTED)
+def test_corrupted_text_scores_below_all_natural_text(kind, text):
+    assert value(text) < min(value(t) for t in NATURAL), kind
+
+
+def test_cut_mid_clause_scores_below_the_whole_sentence():
+    whole = "新しいモデルを試してみたところ、精度が思ったより上がりました。"
+    assert value("新しいモデルを試してみたところ、精度が") < value(whole)
+
+
+def test_tweet_artefacts_do_not_cost_fluency():
+    assert value("KaggleでLBが上がった #kaggle https://t.co/x") == pytest.approx(value("KaggleでLBが上がった"))
+
+
+def test_conversation_value_is_the_mean_and_names_the_worst_turn():
+    conv = Conversation((Turn("A", NATURAL[0]), Turn("B", "ぬにめらそほけゆきつるれへ")))
+    score = fluency(conv)
+    assert score.evidence["worst_turn"] == 1
+    assert score.value == pytest.approx(sum(score.evidence["turns"]) / 2, abs=1e-3)
+
+
+def test_empty_turns_score_zero():
+    assert value("") == 0.0
+    assert fluency(Conversation(())).value == 0.0

@@ -1,0 +1,65 @@
+import argparse
+import json
+import re
+
+import pytest
+
+from harness import scoring
+from harness.errors import UserError
+
+
+def run(tmp_path, lines: list[str], *extra: str) -> tuple[int, list[dict]]:
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    scoring.add_arguments(parser)
+    code = scoring.run(parser.parse_args([str(src), "-o", str(out), *extra]))
+    return code, [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+TEXT = json.dumps({"id": "t1", "text": "Public LBでシェイクダウンした #kaggle https://t.co/abc"}, ensure_ascii=False)
+TURNS = json.dumps(
+    {
+        "id": 2,
+        "turns": [{"speaker": "A", "text": "週末は温泉に行った"}, {"speaker": "B", "text": "いいね、どこの温泉？"}],
+    },
+    ensure_ascii=False,
+)
+
+
+def test_scores_texts_and_conversations_in_input_order(tmp_path):
+    code, rows = run(tmp_path, [TEXT, TURNS])
+    assert code == 0
+    assert [r["id"] for r in rows] == ["t1", 2]
+    assert set(rows[0]["scores"]) >= {"relevance", "contamination", "fluency"}
+    assert rows[0]["artefacts"] == 2 and rows[1]["artefacts"] == 0
+    assert rows[0]["scores"]["relevance"] > rows[1]["scores"]["relevance"]
+    assert [s["kind"] for s in rows[0]["evidence"]["contamination"]["spans"]] == ["hashtag", "url"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"text": "IDがない"}', "no 'id'"),
+        ('{"id": 1, "text": "a", "turns": []}', "exactly one of 'text' or 'turns'"),
+        ('{"id": 1, "turns": [{"speaker": "A"}]}', "turns[0]"),
+        ('{"id": 1, "text": 3}', "'text' must be a string"),
+    ],
+)
+def test_a_malformed_line_is_one_error_naming_its_line(tmp_path, bad, message):
+    with pytest.raises(UserError, match=rf"in\.jsonl:2: .*{re.escape(message)}"):
+        run(tmp_path, [TEXT, bad, TURNS])
+
+
+def test_skip_bad_counts_and_skips_malformed_lines(tmp_path, capsys):
+    code, rows = run(tmp_path, [TEXT, "{oops", "", TURNS], "--skip-bad")
+    assert code == 0 and [r["id"] for r in rows] == ["t1", 2]
+    assert "skipped 1 malformed line" in capsys.readouterr().err
+
+
+def test_missing_input_is_a_user_error(tmp_path):
+    parser = argparse.ArgumentParser()
+    scoring.add_arguments(parser)
+    with pytest.raises(UserError, match="no such file"):
+        scoring.run(parser.parse_args([str(tmp_path / "missing.jsonl")]))
