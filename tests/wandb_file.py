@@ -52,9 +52,11 @@ def history(path: Path) -> list[dict[str, Any]]:
 
 
 def config(path: Path) -> dict[str, Any]:
+    """The run's config: what `wandb.init(config=...)` set, then every later update."""
     merged: dict[str, Any] = {}
     for record in records(path):
-        if record.WhichOneof("record_type") == "config":
-            for item in record.config.update:
-                merged[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+        kind = record.WhichOneof("record_type")
+        updates = record.run.config.update if kind == "run" else record.config.update if kind == "config" else []
+        for item in updates:
+            merged[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
     return merged
