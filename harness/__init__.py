@@ -13,6 +13,7 @@ from harness.experiment import (
     TrainingSpec,
 )
 from harness.records import Conversation, Score, Turn
+from harness.runs import load_run
 
 __all__ = [
     "EMBEDDED",
@@ -29,4 +30,5 @@ __all__ = [
     "TrainingSpec",
     "Turn",
     "default_tweet_rules",
+    "load_run",
 ]

@@ -17,12 +17,39 @@ def _positive(text: str) -> int:
     return value
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.train import run
+EXIT_CODES = {"completed": 0, "failed": 1, "interrupted": 130}
 
-    run_dir = run(args.experiment, args.profile, Path(args.runs_dir), args.max_steps, args.eval_every)
-    print(f"harness: run finished: {run_dir}")
-    return 0
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.callback import Diverged
+    from harness.evaluation import EvalFailed
+    from harness.train import resume, run
+
+    try:
+        if args.resume:
+            if args.experiment or args.profile != "auto" or args.max_steps or args.eval_every:
+                raise UserError("--resume continues a run with its recorded settings; give no experiment, "
+                                "--profile, --max-steps or --eval-every with it")  # fmt: skip
+            run_dir, status = resume(_run_dir(args.resume, Path(args.runs_dir)), strict=args.strict)
+        elif not args.experiment:
+            raise UserError("give an experiment file (or --resume RUN)")
+        else:
+            run_dir, status = run(args.experiment, args.profile, Path(args.runs_dir), args.max_steps,
+                                  args.eval_every, strict=args.strict)  # fmt: skip
+    except (Diverged, EvalFailed) as exc:
+        print(f"harness: run failed: {exc}", file=sys.stderr)
+        return EXIT_CODES["failed"]
+    print(f"harness: run {status}: {run_dir}" + (f" (continue with --resume {run_dir})" if status != "completed"
+                                                  else ""))  # fmt: skip
+    return EXIT_CODES[status]
+
+
+def _run_dir(ref: str, runs_dir: Path) -> Path:
+    """A run given as a directory path or as a run id under the runs directory."""
+    for candidate in (Path(ref), runs_dir / ref):
+        if (candidate / "runlog.jsonl").is_file():
+            return candidate
+    raise UserError(f"no run {ref!r} (neither a run directory nor a run id under {runs_dir})")
 
 
 def _cmd_build_model(args: argparse.Namespace) -> int:
@@ -51,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
         "is scored by the experiment's rubrics and written to the run log (RUNS_DIR/RUN_ID/runlog.jsonl) and W&B "
         "(offline unless an API key is configured; WANDB_MODE, WANDB_PROJECT, WANDB_ENTITY are respected).",
     )
-    run.add_argument("experiment", help="path to an experiment file, e.g. experiments/kaggle_debate.py")
+    run.add_argument("experiment", nargs="?", help="path to an experiment file, e.g. experiments/kaggle_debate.py")
     run.add_argument(
         "--profile",
         choices=("auto", "full", "cpu"),
@@ -62,6 +89,18 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", help="where run directories are created (default: runs)")
     run.add_argument("--max-steps", type=_positive, help="override the profile's training.max_steps")
     run.add_argument("--eval-every", type=_positive, help="override the profile's eval_every")
+    run.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue an interrupted or crashed run (a run directory or run id) from its last checkpoint, in the "
+        "same run log and W&B run; every scheduled evaluation ends up recorded exactly once",
+    )
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="make a failure inside an evaluation round (generation or a rubric) fatal; by default it is recorded "
+        "in the run log and the W&B table and training continues",
+    )
     run.set_defaults(func=_cmd_run)
 
     score = sub.add_parser(
@@ -74,6 +113,28 @@ def parser() -> argparse.ArgumentParser:
 
     scoring.add_arguments(score)
     score.set_defaults(func=scoring.run)
+
+    from harness import report, runs
+
+    listing = sub.add_parser(
+        "runs",
+        help="list runs: id, experiment, profile, model, steps, status, last rubric means",
+        description="List the runs under DIR from their run logs; --json prints a list of objects "
+        "(id, path, experiment, profile, model, steps, max_steps, status, eval_step, means).",
+    )
+    runs.add_arguments(listing)
+    listing.set_defaults(func=runs.main)
+
+    compare = sub.add_parser(
+        "compare",
+        help="compare runs in one self-contained HTML report (and, with --wandb, a W&B Report)",
+        description="Write one HTML file (no network needed to open it) comparing runs from their logs: loss and "
+        "rubric curves on train/global_step, where each run was best and where quality turned down while the loss "
+        "still fell, transcripts side by side with artefacts marked, configuration differences and, with --gate, "
+        "a gate verdict. A RUN is a run id under --runs-dir or a run directory.",
+    )
+    report.add_arguments(compare)
+    compare.set_defaults(func=report.main)
 
     build = sub.add_parser(
         "build-model",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,32 +25,47 @@ def resolve_data_path(spec: DataSpec, experiment_file: Path | None) -> Path:
     raise UserError(f"DataSpec.path: data file {spec.path!r} not found (looked in {', '.join(map(str, candidates))})")
 
 
-def read_texts(spec: DataSpec, path: Path) -> list[str]:
-    """Every document's text; a line that cannot be read is an error naming it, never silently skipped."""
+def _problem(line: str, spec: DataSpec) -> str | None:
+    """What is wrong with one JSONL line, or None."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"not JSON ({exc.msg})"
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if spec.text_field not in record:
+        return f"no field {spec.text_field!r} (fields: {', '.join(record) or 'none'}); set DataSpec.text_field"
+    text = record[spec.text_field]
+    if not isinstance(text, str) or not text.strip():
+        return f"{spec.text_field!r} is empty or not text"
+    if len(text) > spec.max_chars:
+        return f"{spec.text_field!r} holds {len(text):,} characters, over DataSpec.max_chars ({spec.max_chars:,})"
+    return None
+
+
+def read_texts(spec: DataSpec, path: Path) -> tuple[list[str], list[tuple[int, str]]]:
+    """Every good document's text (loaded with `datasets`) and the bad lines as (line number, problem).
+
+    Bad lines stop the run unless `DataSpec.on_bad_lines == "skip"`, which skips and counts them."""
     import datasets
 
-    datasets.disable_progress_bars()
     try:
         raw = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 (byte {exc.start}); re-save the file as UTF-8") from None
-    if not raw.strip():
+    lines = [(i, line) for i, line in enumerate(raw.splitlines(), 1) if line.strip()]
+    if not lines:
         raise UserError(f"{path}: the data file is empty")
-    try:
-        table = datasets.load_dataset("json", data_files=str(path), split="train")
-    except Exception as exc:
-        raise UserError(
-            f"{path}: not valid JSON lines ({type(exc).__name__}); each line must be one JSON object"
-        ) from None
-    if spec.text_field not in table.column_names:
-        raise UserError(f"{path}: no field {spec.text_field!r} (fields: {', '.join(table.column_names)}); "
-                        "set DataSpec.text_field")  # fmt: skip
-    texts = table[spec.text_field]
-    bad = [i + 1 for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
-    if bad:
-        raise UserError(f"{path}: {len(bad)} documents have an empty or non-text {spec.text_field!r} "
-                        f"(lines {', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''})")  # fmt: skip
-    return list(texts)
+    bad = [(i, problem) for i, line in lines if (problem := _problem(line, spec))]
+    if bad and spec.on_bad_lines == "error":
+        more = f" (and {len(bad) - 1} more bad lines)" if len(bad) > 1 else ""
+        raise UserError(f"{path}:{bad[0][0]}: {bad[0][1]}{more}; fix the data or set DataSpec(on_bad_lines='skip')")
+    skipped = {i for i, _ in bad}
+    good = [json.loads(line) for i, line in lines if i not in skipped]
+    if not good:
+        raise UserError(f"{path}: all {len(lines)} lines are bad (first: line {bad[0][0]}: {bad[0][1]})")
+    table = datasets.Dataset.from_list([{spec.text_field: r[spec.text_field]} for r in good])
+    return list(table[spec.text_field]), bad
 
 
 @dataclass(frozen=True)
@@ -59,15 +76,19 @@ class Corpus:
     texts: list[str]
     stats: list[RuleStats]
     raw_count: int
+    bad_lines: list[tuple[int, str]]
 
 
 def load_corpus(spec: DataSpec, rules: tuple[Rule, ...], experiment_file: Path | None) -> Corpus:
     path = resolve_data_path(spec, experiment_file)
-    raw = read_texts(spec, path)
+    raw, bad = read_texts(spec, path)
+    if bad:
+        print(f"harness: {path}: skipped {len(bad)} bad lines (first: line {bad[0][0]}: {bad[0][1]})",
+              file=sys.stderr, flush=True)  # fmt: skip
     texts, stats = apply_rules(raw, rules)
     if not texts:
         raise UserError(f"{path}: the cleaning rules removed all {len(raw)} documents; nothing is left to train on")
-    return Corpus(path, texts, stats, len(raw))
+    return Corpus(path, texts, stats, len(raw), bad)
 
 
 def pack_blocks(texts: list[str], tokenizer: Any, block_size: int) -> tuple[list[list[int]], int]:

@@ -31,11 +31,18 @@ def score(conversation: Conversation, rubrics: Sequence[Rubric]) -> tuple[dict[s
     return values, evidence, "; ".join(errors)
 
 
+class EvalFailed(RuntimeError):
+    """An evaluation round failed under --strict."""
+
+
 class Evaluator:
     """Holds the chain over the live model and writes each round to the run log, then to W&B."""
 
-    def __init__(self, model: Any, tokenizer: Any, experiment: Experiment, runlog: RunLog, tracker: Tracker) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, experiment: Experiment, runlog: RunLog, tracker: Tracker, strict: bool = False
+    ) -> None:
         self.model = model
+        self.strict = strict
         self.experiment = experiment
         self.runlog = runlog
         self.tracker = tracker
@@ -54,6 +61,10 @@ class Evaluator:
             with torch.no_grad(), torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.experiment.generation.seed + step)
                 conversations, trace = hold_debates(self.chain, self.experiment.scenarios)
+        except Exception as exc:
+            if self.strict:
+                raise EvalFailed(f"evaluation at step {step} failed: {type(exc).__name__}: {exc}") from exc
+            return self._failed_round(step, exc, time.perf_counter() - started)
         finally:
             self.model.train(was_training)
         generation_s = time.perf_counter() - started
@@ -74,6 +85,8 @@ class Evaluator:
             }
             self.runlog.write("conversation", **row)
             rows.append(row)
+        if self.strict and (failed := next((row for row in rows if row["error"]), None)):
+            raise EvalFailed(f"rubric failed at step {step} ({failed['scenario']}): {failed['error']}")
         for event in trace:
             self.runlog.write("trace", step=step, **event)
         means = {
@@ -90,3 +103,20 @@ class Evaluator:
         shown = "  ".join(f"{k} {v:.3f}" for k, v in means.items())
         print(f"harness: eval step {step}: {shown}  ({seconds:.1f}s)", file=sys.stderr, flush=True)
         return means
+
+    def _failed_round(self, step: int, exc: Exception, seconds: float) -> dict[str, float]:
+        """Generation failed: the round is recorded with its error (run log and W&B table) and training goes on."""
+        error = f"{type(exc).__name__}: {exc}"
+        rows = [
+            {"step": step, "scenario": s.name, "topic": s.topic, "speakers": list(s.speakers), "turns": [],
+             "transcript": "", "scores": {}, "evidence": {}, "error": error}
+            for s in self.experiment.scenarios
+        ]  # fmt: skip
+        for row in rows:
+            self.runlog.write("conversation", **row)
+        self.runlog.write("eval", step=step, seconds=round(seconds, 3), generation_s=None, means={}, error=error)
+        self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], {})
+        self.done.add(step)
+        print(f"harness: eval step {step} failed ({error}); training continues (--strict makes this fatal)",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return {}

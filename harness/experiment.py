@@ -115,11 +115,20 @@ class DataSpec:
     """The key holding each document's text."""
     block_size: int = 128
     """Tokens per training block: documents are joined with end-of-text and cut into blocks."""
+    max_chars: int = 20_000
+    """Longest document accepted; a longer one is a bad line (a tweet corpus holding 1 MB strings is broken)."""
+    on_bad_lines: str = "error"
+    """`error` stops at the first bad line (not JSON, no text, too long); `skip` skips and counts them."""
 
     def __post_init__(self) -> None:
         _check_types(self)
         _require(self.path.endswith(".jsonl"), f"DataSpec.path must be a .jsonl file, got {self.path!r}")
         _require(self.block_size >= 8, f"DataSpec.block_size must be at least 8 tokens, got {self.block_size}")
+        _require(self.max_chars > 0, f"DataSpec.max_chars must be positive, got {self.max_chars}")
+        _require(
+            self.on_bad_lines in ("error", "skip"),
+            f"DataSpec.on_bad_lines must be 'error' or 'skip', got {self.on_bad_lines!r}",
+        )
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,7 @@ class TrainingSpec:
     logging_steps: int = 10
     """Log the loss every this many steps."""
     save_steps: int = 0
-    """Checkpoint every this many steps; 0 saves only the final adapter."""
+    """Checkpoint (for --resume) every this many steps; 0 checkpoints at every evaluation step."""
     seed: int = 0
     """Seed for data order, LoRA init and dropout."""
     gradient_checkpointing: bool = False

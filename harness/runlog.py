@@ -7,8 +7,10 @@ Each line is one record `{"v": 1, "type": ..., "time": ..., ...}`:
 - `conversation` one scored conversation of an evaluation round at `step`.
 - `trace`    one chain step (input, output, latency) of an evaluation round at `step`.
 - `eval`     closes a round at `step`: its duration and rubric means; rounds without it are incomplete.
-- `end`      once, last: `status` (completed, failed, interrupted) and the adapter path.
-A run whose log has no `end` record did not finish (it crashed or is still running).
+- `end`      closes a session: `status` (completed, failed, interrupted), adapter and checkpoint paths.
+- `resume`   a later session continues from the checkpoint at `from_step`: records with a larger `step`
+             written before it (and earlier `end` records) are superseded, so each scheduled round counts once.
+A run whose last session has no `end` record did not finish (it crashed or is still running).
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ from typing import Any
 
 VERSION = 1
 LOG_NAME = "runlog.jsonl"
+SECRET_VARIABLES = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY", "LANGCHAIN_API_KEY")
+
+
+def redact(text: str) -> str:
+    """Replace the values of credential variables, wherever they appear, with `***`."""
+    for name in SECRET_VARIABLES:
+        secret = os.environ.get(name, "")
+        if len(secret) >= 8:
+            text = text.replace(secret, "***")
+    return text
 
 
 class RunLog:
@@ -34,7 +46,12 @@ class RunLog:
 
     def write(self, type_: str, **fields: Any) -> None:
         record = {"v": VERSION, "type": type_, "time": round(time.time(), 3), **fields}
-        self._file.write(json.dumps(record, ensure_ascii=False, allow_nan=True) + "\n")
+        line = json.dumps(record, ensure_ascii=False, allow_nan=True)
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from a broken decode: \u-escapes keep them losslessly
+            line = json.dumps(record, ensure_ascii=True, allow_nan=True)
+        self._file.write(redact(line) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -90,8 +107,19 @@ class Run:
         return [r for r in self.of("conversation") if r["step"] in done]
 
 
+def _effective(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply `resume` records: what the resumed session redid replaces what the crashed one wrote."""
+    kept: list[dict[str, Any]] = []
+    for record in records:
+        if record["type"] == "resume":
+            limit = record["from_step"]
+            kept = [r for r in kept if r["type"] != "end" and r.get("step", -1) <= limit]
+        kept.append(record)
+    return kept
+
+
 def read_run(run_dir: Path) -> Run:
     records = list(iter_records(run_dir / LOG_NAME))
     if not records or records[0]["type"] != "header":
         raise ValueError(f"{run_dir / LOG_NAME}: does not start with a header record")
-    return Run(run_dir, records[0], records)
+    return Run(run_dir, records[0], _effective(records))

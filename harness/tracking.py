@@ -11,6 +11,8 @@ from typing import Any
 
 import wandb
 
+from harness.runlog import redact
+
 TABLE_KEY = "conversations"
 STEP_KEY = "train/global_step"
 
@@ -27,10 +29,11 @@ def wandb_mode() -> str:
 class Tracker:
     """A W&B run fed from run-log records: rubric curves on the loss's x-axis and a cumulative conversation table."""
 
-    def __init__(self, run_dir: Path, run_id: str, group: str, config: Mapping[str, Any]) -> None:
+    def __init__(self, run_dir: Path, run_id: str, group: str, config: Mapping[str, Any], resume: bool = False) -> None:
         self.mode = wandb_mode()
         self._rows: list[list[Any]] = []
         self._columns: list[str] = []
+        self._warned = False
         try:
             self.run: Any = wandb.init(
                 project=os.environ.get("WANDB_PROJECT", "harness"),
@@ -39,8 +42,9 @@ class Tracker:
                 name=run_id,
                 group=group,
                 dir=str(run_dir),
-                config=dict(config),
+                config=json.loads(redact(json.dumps(config, ensure_ascii=False))),
                 mode=self.mode,  # type: ignore[arg-type]
+                resume="allow" if resume else None,
                 settings=wandb.Settings(x_disable_stats=True, console="off", silent=True),
             )
             self.run.define_metric(STEP_KEY)
@@ -67,10 +71,12 @@ class Tracker:
         except Exception as exc:
             print(f"harness: W&B log failed ({exc}); the run log still has everything", file=sys.stderr)
 
-    def log_round(
-        self, step: int, conversations: Sequence[Mapping[str, Any]], rubrics: Sequence[str], means: Mapping[str, float]
-    ) -> None:
-        """One evaluation round: `rubric/<name>` means, per-scenario curves, and the whole table so far."""
+    def preload(self, conversations: Sequence[Mapping[str, Any]], rubrics: Sequence[str]) -> None:
+        """A resumed run's table starts with the rounds the run log already holds."""
+        for step in sorted({c["step"] for c in conversations}):
+            self._add_rows(step, [c for c in conversations if c["step"] == step], rubrics)
+
+    def _add_rows(self, step: int, conversations: Sequence[Mapping[str, Any]], rubrics: Sequence[str]) -> None:
         if not self._columns:
             self._columns = ["step", "scenario", "speakers", "transcript"]
             self._columns += [*rubrics, *(f"{r}_evidence" for r in rubrics), "error"]
@@ -82,6 +88,12 @@ class Tracker:
                 + [json.dumps(c["evidence"].get(r), ensure_ascii=False) for r in rubrics]
                 + [c.get("error") or ""]
             )
+
+    def log_round(
+        self, step: int, conversations: Sequence[Mapping[str, Any]], rubrics: Sequence[str], means: Mapping[str, float]
+    ) -> None:
+        """One evaluation round: `rubric/<name>` means, per-scenario curves, and the whole table so far."""
+        self._add_rows(step, conversations, rubrics)
         data: dict[str, Any] = {STEP_KEY: step, **{f"rubric/{name}": v for name, v in means.items()}}
         for c in conversations:
             for r in rubrics:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -42,9 +43,12 @@ def test_missing_data_is_reported_before_a_run_directory_exists(write_experiment
     [
         (b"", "the data file is empty"),
         (b'{"text": "\x82\xa0"}\n', "not UTF-8"),
-        (b'{"text": "LB\xe3\x81\x8c"}\n{broken\n', "not valid JSON lines"),
-        ('{"body": "金圏に入った"}\n'.encode(), "no field 'text' (fields: body)"),
-        ('{"text": "金圏に入った"}\n{"text": ""}\n'.encode(), "1 documents have an empty or non-text 'text' (lines 2)"),
+        (b'{"text": "LB\xe3\x81\x8c"}\n{broken\n', "tweets.jsonl:2: not JSON"),
+        (b'["LB"]\n', "tweets.jsonl:1: not a JSON object"),
+        ('{"body": "金圏に入った"}\n'.encode(), "tweets.jsonl:1: no field 'text' (fields: body)"),
+        ('{"text": "金圏に入った"}\n{"text": ""}\n'.encode(), "tweets.jsonl:2: 'text' is empty or not text"),
+        (b'{"text": 42}\n{"text": []}\n', "tweets.jsonl:1: 'text' is empty or not text (and 1 more bad lines)"),
+        (('{"text": "' + "草" * 1_000_000 + '"}\n').encode(), "1,000,000 characters, over DataSpec.max_chars"),
     ],
 )
 def test_bad_data_names_the_file_and_the_problem(write_experiment, tmp_path: Path, content, message, capsys) -> None:
@@ -57,3 +61,66 @@ def test_bad_data_names_the_file_and_the_problem(write_experiment, tmp_path: Pat
 def test_python_dash_m_harness_help_runs() -> None:
     out = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True, check=True)
     assert "run" in out.stdout and "score" in out.stdout and "build-model" in out.stdout
+
+
+def test_tolerated_bad_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+    from harness import DataSpec
+    from harness.data import load_corpus
+
+    data = tmp_path / "tweets.jsonl"
+    good = [f'{{"text": "{i}回目のsubmitでLBが上がった"}}' for i in range(5)]
+    data.write_text("\n".join([*good[:2], "{oops", *good[2:], '{"text": ""}']) + "\n", encoding="utf-8")
+    corpus = load_corpus(DataSpec(str(data), on_bad_lines="skip"), (), None)
+    assert len(corpus.texts) == 5
+    assert [line for line, _ in corpus.bad_lines] == [3, 7]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--resume", "small-20260101-000000-dead"], "give no experiment"),
+        (["--max-steps", "0"], "must be a positive integer"),
+        (["--eval-every", "-3"], "must be a positive integer"),
+        (["--profile", "gpu"], "invalid choice: 'gpu'"),
+        (["--profile", "cpu"], "declares no cpu profile"),
+    ],
+)
+def test_conflicting_or_invalid_options_are_refused(write_experiment, tmp_path, extra, message, capsys) -> None:
+    argv = ["run", str(write_experiment()), "--runs-dir", str(tmp_path / "runs"), *extra]
+    argparse_error = "must be" in message or "invalid choice" in message
+    with pytest.raises(SystemExit) if argparse_error else contextlib.nullcontext() as caught:
+        assert main(argv) == 2
+    if caught is not None:
+        assert caught.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run"], "give an experiment file (or --resume RUN)"),
+        (["run", "--resume", "no-such-run"], "no run 'no-such-run'"),
+    ],
+)
+def test_resume_needs_a_real_run(argv, message, tmp_path, capsys) -> None:
+    assert main([*argv, "--runs-dir", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_unwritable_runs_dir_is_a_user_error(write_experiment, tmp_path, capsys) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the runs directory should be", encoding="utf-8")
+    assert main(["run", str(write_experiment()), "--runs-dir", str(blocker / "runs")]) == 2
+    assert "cannot write there" in capsys.readouterr().err
+
+
+def test_a_lora_target_missing_from_the_model_names_the_real_modules(write_experiment, tmp_path, capsys) -> None:
+    source = write_experiment().read_text(encoding="utf-8").replace('"dense_h_to_4h")', '"q_proj")')
+    runs = tmp_path / "runs"
+    assert main(["run", str(write_experiment(source, name="qproj")), "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert "LoraSpec.target_modules: ['q_proj'] not in the model" in err and "query_key_value" in err
+    from harness.runlog import read_run
+
+    assert read_run(next(runs.iterdir())).status == "failed", "never left looking complete"

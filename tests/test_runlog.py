@@ -52,3 +52,21 @@ def test_untrusted_text_is_stored_losslessly(tmp_path: Path) -> None:
     log.write("conversation", step=0, transcript=nasty)
     log.close()
     assert read_run(tmp_path).of("conversation")[0]["transcript"] == nasty
+
+
+def test_lone_surrogates_survive_the_round_trip(tmp_path: Path) -> None:
+    broken = "LBが\ud800壊れた"
+    log = RunLog(tmp_path)
+    log.write("header", run_id="r")
+    log.write("conversation", step=0, transcript=broken)
+    log.close()
+    assert read_run(tmp_path).of("conversation")[0]["transcript"] == broken
+
+
+def test_credentials_never_reach_the_log(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", "0123456789abcdef0123456789abcdef01234567")
+    log = RunLog(tmp_path)
+    log.write("header", run_id="r", argv=["run", "--note", "0123456789abcdef0123456789abcdef01234567"])
+    log.close()
+    text = (tmp_path / LOG_NAME).read_text(encoding="utf-8")
+    assert "0123456789abcdef" not in text and "***" in text

@@ -1,0 +1,137 @@
+"""Fault injection: signals, kill -9 and resume, NaN loss, failures inside an evaluation round."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.runlog import LOG_NAME, read_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _start(experiment: Path, runs: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "harness", "run", *([str(experiment)] if experiment else []), "--runs-dir", str(runs)]
+    return subprocess.Popen([*argv, *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _wait_for_eval(runs: Path, step: int, process: subprocess.Popen, timeout: float = 240) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for log in runs.glob(f"*/{LOG_NAME}"):
+            if any(json.loads(line).get("type") == "eval" and json.loads(line)["step"] == step
+                   for line in log.read_text(encoding="utf-8").splitlines() if line.strip()):  # fmt: skip
+                return log.parent
+        assert process.poll() is None, process.stdout.read().decode()
+        time.sleep(0.2)
+    raise AssertionError(f"no eval at step {step} within {timeout}s")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_killed_run_resumes_with_every_scheduled_eval_exactly_once(write_experiment, tmp_path, sig) -> None:
+    experiment = write_experiment(max_steps=12, eval_every=4)
+    runs = tmp_path / "runs"
+    process = _start(experiment, runs)
+    run_dir = _wait_for_eval(runs, 8, process)
+    process.send_signal(sig)
+    out = process.communicate(timeout=120)[0].decode()
+    if sig == signal.SIGTERM:
+        assert process.returncode == 130, out
+        assert read_run(run_dir).status == "interrupted"
+        assert "--resume" in out
+    else:
+        assert read_run(run_dir).status == "incomplete"
+
+    resumed = _start(None, runs, "--resume", run_dir.name)
+    out = resumed.communicate(timeout=300)[0].decode()
+    assert resumed.returncode == 0, out
+    run = read_run(run_dir)
+    assert run.status == "completed"
+    assert run.eval_steps() == [0, 4, 8, 12]
+    conversations = run.conversations()
+    assert sorted((c["step"], c["scenario"]) for c in conversations) == sorted(
+        (s, name) for s in (0, 4, 8, 12) for name in ("monthly-kaggle", "shake-up")
+    )
+    assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
+    wandb_runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(wandb_runs) == 2 and all(p.name.endswith(run.id) for p in wandb_runs), "same W&B run id, resumed"
+
+
+def test_a_nan_loss_stops_the_run_marked_failed(write_experiment, tmp_path, monkeypatch, capsys) -> None:
+    import torch
+    from transformers import Trainer
+
+    original = Trainer.compute_loss
+
+    def poisoned(self, model, inputs, *args, **kwargs):
+        loss = original(self, model, inputs, *args, **kwargs)
+        return loss * float("nan") if self.state.global_step >= 2 else loss
+
+    monkeypatch.setattr(Trainer, "compute_loss", poisoned)
+    runs = tmp_path / "runs"
+    assert main(["run", str(write_experiment(max_steps=6, eval_every=3)), "--runs-dir", str(runs)]) == 1
+    err = capsys.readouterr().err
+    assert "run failed: the training loss is nan at step 3" in err
+    (run_dir,) = runs.iterdir()
+    assert read_run(run_dir).status == "failed"
+    assert torch.isnan(torch.tensor(read_run(run_dir).of("metrics")[-1]["loss"]))
+
+
+def test_a_generation_failure_is_recorded_and_training_continues(write_experiment, tmp_path, monkeypatch) -> None:
+    import harness.evaluation as evaluation
+
+    real = evaluation.hold_debates
+    calls = []
+
+    def flaky(chain, scenarios):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("CUDA error: device-side assert triggered")
+        return real(chain, scenarios)
+
+    monkeypatch.setattr(evaluation, "hold_debates", flaky)
+    runs = tmp_path / "runs"
+    assert main(["run", str(write_experiment(max_steps=4, eval_every=2)), "--runs-dir", str(runs)]) == 0
+    run = read_run(next(runs.iterdir()))
+    assert run.status == "completed" and run.eval_steps() == [0, 2, 4]
+    failed = [e for e in run.of("eval") if e.get("error")]
+    assert [e["step"] for e in failed] == [2] and "device-side assert" in failed[0]["error"]
+    assert all(c["error"] for c in run.conversations() if c["step"] == 2)
+
+
+def test_strict_makes_an_evaluation_failure_fatal(write_experiment, tmp_path, monkeypatch, capsys) -> None:
+    import harness.evaluation as evaluation
+
+    def broken(chain, scenarios):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(evaluation, "hold_debates", broken)
+    runs = tmp_path / "runs"
+    assert main(["run", str(write_experiment()), "--runs-dir", str(runs), "--strict"]) == 1
+    assert "evaluation at step 0 failed: RuntimeError: out of memory" in capsys.readouterr().err
+    assert read_run(next(runs.iterdir())).status == "failed"
+
+
+def test_a_failing_rubric_is_recorded_per_conversation(write_experiment, tmp_path, monkeypatch) -> None:
+    from rubrics import REGISTRY, Rubric
+
+    def explodes(conversation):
+        raise ValueError("辞書が壊れています")
+
+    monkeypatch.setitem(REGISTRY, "explodes", Rubric("explodes", explodes, higher_is_better=True))
+    source = write_experiment().read_text(encoding="utf-8").replace('"fluency")', '"fluency", "explodes")')
+    runs = tmp_path / "runs"
+    assert main(["run", str(write_experiment(source, name="boom")), "--runs-dir", str(runs)]) == 0
+    conversations = read_run(next(runs.iterdir())).conversations()
+    assert all(c["scores"]["explodes"] is None and "辞書が壊れています" in c["error"] for c in conversations)
+    assert all(c["scores"]["fluency"] is not None for c in conversations)
