@@ -27,9 +27,9 @@ experiment = Experiment(
     cpu=Profile(
         model=ModelSpec(EMBEDDED, dtype="float32"),
         lora=LoraSpec(
-            r=16, alpha=32, dropout=0.0, target_modules=("query_key_value", "dense_h_to_4h", "dense_4h_to_h")
+            r=32, alpha=64, dropout=0.0, target_modules=("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")
         ),
-        training=TrainingSpec(max_steps=150, learning_rate=2e-3, batch_size=16, warmup_steps=10, logging_steps=5),
-        eval_every=25,
+        training=TrainingSpec(max_steps=240, learning_rate=3e-3, batch_size=16, warmup_steps=10, logging_steps=10),
+        eval_every=40,
     ),
 )

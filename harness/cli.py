@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.runlog import redact
 
 
 def _positive(text: str) -> int:
@@ -23,6 +24,7 @@ EXIT_CODES = {"completed": 0, "failed": 1, "interrupted": 130}
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.callback import Diverged
     from harness.evaluation import EvalFailed
+    from harness.runs import resolve
     from harness.train import resume, run
 
     try:
@@ -30,7 +32,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if args.experiment or args.profile != "auto" or args.max_steps or args.eval_every:
                 raise UserError("--resume continues a run with its recorded settings; give no experiment, "
                                 "--profile, --max-steps or --eval-every with it")  # fmt: skip
-            run_dir, status = resume(_run_dir(args.resume, Path(args.runs_dir)), strict=args.strict)
+            run_dir, status = resume(resolve(args.resume, args.runs_dir), strict=args.strict)
         elif not args.experiment:
             raise UserError("give an experiment file (or --resume RUN)")
         else:
@@ -42,14 +44,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"harness: run {status}: {run_dir}" + (f" (continue with --resume {run_dir})" if status != "completed"
                                                   else ""))  # fmt: skip
     return EXIT_CODES[status]
-
-
-def _run_dir(ref: str, runs_dir: Path) -> Path:
-    """A run given as a directory path or as a run id under the runs directory."""
-    for candidate in (Path(ref), runs_dir / ref):
-        if (candidate / "runlog.jsonl").is_file():
-            return candidate
-    raise UserError(f"no run {ref!r} (neither a run directory nor a run id under {runs_dir})")
 
 
 def _cmd_build_model(args: argparse.Namespace) -> int:
@@ -153,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
+        print(redact(f"harness: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)

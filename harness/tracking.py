@@ -14,6 +14,17 @@ import wandb
 from harness.runlog import redact
 
 TABLE_KEY = "conversations"
+_warned: set[str] = set()
+
+
+def _warn_once(what: str, exc: BaseException) -> None:
+    """One line per process for W&B trouble: training goes on and the run log keeps everything."""
+    if "W&B" not in _warned:
+        print(f"harness: W&B failed in {what} ({type(exc).__name__}: {exc}); training continues, the run log has "
+              "everything", file=sys.stderr, flush=True)  # fmt: skip
+    _warned.add("W&B")
+
+
 STEP_KEY = "train/global_step"
 
 
@@ -33,7 +44,6 @@ class Tracker:
         self.mode = wandb_mode()
         self._rows: list[list[Any]] = []
         self._columns: list[str] = []
-        self._warned = False
         try:
             self.run: Any = wandb.init(
                 project=os.environ.get("WANDB_PROJECT", "harness"),
@@ -68,8 +78,8 @@ class Tracker:
             return
         try:
             self.run.log(data)
-        except Exception as exc:
-            print(f"harness: W&B log failed ({exc}); the run log still has everything", file=sys.stderr)
+        except Exception as exc:  # W&B trouble must not stop training; the run log has everything
+            _warn_once("log", exc)
 
     def preload(self, conversations: Sequence[Mapping[str, Any]], rubrics: Sequence[str]) -> None:
         """A resumed run's table starts with the rounds the run log already holds."""
@@ -115,3 +125,25 @@ class Tracker:
             except Exception as exc:
                 print(f"harness: W&B finish failed ({exc})", file=sys.stderr)
             self.run = None
+
+
+def guarded_trainer_callback() -> Any:
+    """transformers' WandbCallback whose failures (no network, W&B down) warn once instead of stopping training."""
+    from transformers.integrations import WandbCallback
+
+    class GuardedWandbCallback(WandbCallback):
+        def __getattribute__(self, name: str) -> Any:
+            attribute = super().__getattribute__(name)
+            if not name.startswith("on_") or not callable(attribute):
+                return attribute
+
+            def guarded(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return attribute(*args, **kwargs)
+                except Exception as exc:
+                    _warn_once(name, exc)
+                    return None
+
+            return guarded
+
+    return GuardedWandbCallback()

@@ -175,12 +175,13 @@ def _train(
     from datasets import Dataset
     from peft import get_peft_model
     from transformers import Trainer, TrainingArguments, default_data_collator
+    from transformers.integrations import WandbCallback
 
     from harness.callback import EvalCallback, StopRequest
     from harness.data import pack_blocks
     from harness.evaluation import Evaluator
     from harness.model import load
-    from harness.tracking import Tracker
+    from harness.tracking import Tracker, guarded_trainer_callback
 
     experiment, t = plan.experiment, plan.experiment.training
     tracker = Tracker(run_dir, header["run_id"], experiment.name, header, resume=checkpoint is not None)
@@ -206,6 +207,7 @@ def _train(
             weight_decay=t.weight_decay,
             lr_scheduler_type=t.lr_scheduler,
             logging_steps=t.logging_steps,
+            logging_nan_inf_filter=False,  # a NaN loss must reach the callback, which stops the run
             save_strategy="steps",
             save_steps=t.save_steps or experiment.eval_every,
             save_total_limit=2,
@@ -230,6 +232,9 @@ def _train(
                 data_collator=default_data_collator,
                 callbacks=[EvalCallback(evaluator, experiment.eval_every, runlog, stop)],
             )
+            if tracker.active:
+                trainer.remove_callback(WandbCallback)
+                trainer.add_callback(guarded_trainer_callback())
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         if stop.requested:
             status = "interrupted"

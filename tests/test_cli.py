@@ -100,7 +100,7 @@ def test_conflicting_or_invalid_options_are_refused(write_experiment, tmp_path, 
     ("argv", "message"),
     [
         (["run"], "give an experiment file (or --resume RUN)"),
-        (["run", "--resume", "no-such-run"], "no run 'no-such-run'"),
+        (["run", "--resume", "no-such-run"], "no-such-run: neither a run directory"),
     ],
 )
 def test_resume_needs_a_real_run(argv, message, tmp_path, capsys) -> None:

@@ -135,3 +135,46 @@ def test_a_failing_rubric_is_recorded_per_conversation(write_experiment, tmp_pat
     conversations = read_run(next(runs.iterdir())).conversations()
     assert all(c["scores"]["explodes"] is None and "辞書が壊れています" in c["error"] for c in conversations)
     assert all(c["scores"]["fluency"] is not None for c in conversations)
+
+
+def test_wandb_failures_never_stop_training(write_experiment, tmp_path, monkeypatch, capsys) -> None:
+    from wandb.sdk.wandb_run import Run
+
+    import harness.tracking as tracking
+
+    def offline_network(self, *args, **kwargs):
+        raise ConnectionError("api.wandb.ai unreachable")
+
+    monkeypatch.setattr(Run, "log", offline_network)
+    monkeypatch.setattr(tracking, "_warned", set())
+    runs = tmp_path / "runs"
+    assert main(["run", str(write_experiment(max_steps=4, eval_every=2)), "--runs-dir", str(runs)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("W&B") == 1 and "ConnectionError" in err, "warned once"
+    run = read_run(next(runs.iterdir()))
+    assert run.status == "completed" and run.eval_steps() == [0, 2, 4]
+    assert [m["step"] for m in run.of("metrics") if "loss" in m] == [1, 2, 3, 4]
+
+
+def test_a_failing_wandb_init_leaves_a_run_log_only_run(write_experiment, tmp_path, monkeypatch, capsys) -> None:
+    import harness.tracking as tracking
+
+    def refuse(**kwargs):
+        raise PermissionError("invalid API key")
+
+    monkeypatch.setattr(tracking.wandb, "init", refuse)
+    runs = tmp_path / "runs"
+    assert main(["run", str(write_experiment(max_steps=2, eval_every=2)), "--runs-dir", str(runs)]) == 0
+    assert "W&B unavailable (PermissionError" in capsys.readouterr().err
+    run = read_run(next(runs.iterdir()))
+    assert run.status == "completed" and run.eval_steps() == [0, 2]
+
+
+def test_two_runs_with_the_same_seed_score_identically_on_cpu(write_experiment, tmp_path) -> None:
+    experiment = write_experiment(max_steps=4, eval_every=2)
+    scores = []
+    for name in ("a", "b"):
+        assert main(["run", str(experiment), "--runs-dir", str(tmp_path / name)]) == 0
+        run = read_run(next((tmp_path / name).iterdir()))
+        scores.append([(c["step"], c["scenario"], c["transcript"], c["scores"]) for c in run.conversations()])
+    assert scores[0] == scores[1]
