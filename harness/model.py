@@ -63,7 +63,9 @@ def load(spec: ModelSpec, device: str) -> tuple[Any, Any]:
     """The model (train mode, on `device`) and its tokenizer set up for left-padded batched generation."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()
     path = resolve_model_path(spec)
     dtype = getattr(torch, spec.dtype) if device == "cuda" else torch.float32
     try:
