@@ -18,10 +18,12 @@ from typing import Any
 
 from harness.records import Conversation, Turn
 from rubrics import contamination, fluency, relevance
+from rubrics.contamination import strip_artefacts
 from rubrics.fluency import analyse
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 2000.0
+STAGES = ("parse", "contamination", "fluency", "relevance")
 
 
 def conversations(n: int = 10_000, turns: int = 4, chars: int = 60, seed: int = 0) -> list[Conversation]:
@@ -73,9 +75,15 @@ def measure(n: int = 10_000) -> dict:
 
     total, wall = _seconds(all_three, convs)
     raw = {"conversations": n, "mean_turn_chars": sum(map(len, texts)) / len(texts), "all_s": total, "all_wall_s": wall}
-    raw["parse_s"] = _seconds(analyse, texts)[0]  # leaves every text parsed: the rubrics alone run warm
+    # Fluency parses each turn with its tweet artefacts cut out, so a turn with artefacts is parsed twice.
+    parsed = list(dict.fromkeys(texts + [strip_artefacts(t) for t in texts]))
+    raw["parses"] = len(parsed)
+    raw["parse_s"] = _seconds(analyse, parsed)[0]  # leaves every text parsed: the rubrics alone run warm
     for rubric in (contamination, fluency, relevance):
         raw[f"{rubric.name}_s"] = _seconds(rubric, convs, cold=False)[0]
+    # What the stages alone do not account for: run together, MeCab and the rubrics evict each other's data from the
+    # CPU caches, and the garbage collector walks the parse cache as it fills.
+    raw["other_s"] = total - sum(raw[f"{stage}_s"] for stage in STAGES)
     value = n / total
     return {
         "name": "scoring_throughput",
@@ -93,8 +101,10 @@ def main() -> None:
     print(f"scoring: {result['value']:,.0f} conversations/s on one core (target {TARGET:,.0f}, met={result['met']})")
     print(f"  {raw['conversations']} conversations x 4 turns, {raw['mean_turn_chars']:.0f} chars a turn;", end=" ")
     print(f"wall clock {raw['conversations'] / raw['all_wall_s']:,.0f}/s")
-    for key in ("parse_s", "contamination_s", "fluency_s", "relevance_s"):
-        print(f"  {key[:-2]:<14} {raw[key]:6.3f} s  ({raw[key] / raw['all_s']:5.1%} of all three)")
+    for stage in (*STAGES, "other"):
+        seconds = raw[f"{stage}_s"]
+        note = f"  {raw['parses']:,} texts: the turns, and those with artefacts again, cut" if stage == "parse" else ""
+        print(f"  {stage:<14} {seconds:6.3f} s  ({seconds / raw['all_s']:5.1%} of all three){note}")
 
 
 if __name__ == "__main__":

@@ -200,22 +200,22 @@ def build_fluency(natural: list[str], rng: random.Random) -> dict:
     model["prior"] = _prior(held, lm)
     lm = fluency.Model.from_json({**model, "classifier": _identity()})
     kanji = sorted({c for t in natural for c in t if "\u4e00" <= c <= "\u9fff"})
-    x, y = [], []
+    samples, y = [], []
     for i, text in enumerate(held):
         kind = list(CORRUPTIONS)[i % len(CORRUPTIONS)]
         bad = mixed_script(text, rng, kanji) if kind == "mixed_script" else CORRUPTIONS[kind](text, rng)
         for sample, label in ((text, 1), (bad, 0)):
             if sample.strip():
-                x.append(fluency.features(sample, lm))
+                samples.append(sample)
                 y.append(label)
-    return {**model, "classifier": _fit_scaled(np.array(x), np.array(y))}
+    return {**model, "classifier": _fit_scaled(np.array(fluency.features(samples, lm)), np.array(y))}
 
 
 def _prior(texts: list[str], lm: fluency.Model) -> list[float]:
     """Mean morpheme and character log-probability of natural text the model has not seen: short texts lean on it."""
-    units = ("".join(map(lm.units.__getitem__, fluency.analyse(t).classes)) for t in texts)
-    morph = [lp for u in units for lp in fluency.morph_logprobs(u, lm)[0][:-1]]
-    chars = [lp for t in texts for lp in fluency.char_logprobs(t, lm)]
+    logprobs = fluency.logprobs(texts, lm)
+    morph = [lp for p in logprobs for lp in p.morph[:-1]]  # the end of a text is a feature of its own
+    chars = [lp for p in logprobs for lp in p.chars]
     return [round(sum(morph) / len(morph), 3), round(sum(chars) / len(chars), 3)]
 
 

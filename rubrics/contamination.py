@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from harness.records import Conversation, Score
@@ -42,30 +43,35 @@ _HASHTAG = re.compile(
 _MAYBE_ARTEFACT = re.compile(r"[#＃@＠.:]")
 
 
-def find_artefacts(text: str) -> list[dict[str, int | str]]:
-    """All artefacts in one text, in order, as `{"start", "end", "kind", "text"}` (URLs win overlaps)."""
-    spans: list[dict[str, int | str]] = []
-    taken: list[tuple[int, int]] = []
+@functools.lru_cache(maxsize=1 << 12)
+def _spans(text: str) -> tuple[tuple[int, int, str, str], ...]:
+    """(start, end, kind, text) of each artefact, in order (cached: fluency strips what contamination counts)."""
+    if not _MAYBE_ARTEFACT.search(text):
+        return ()
+    spans = []
     for m in _URL.finditer(text):
         url = m.group().rstrip(_URL_TRAILING)
         if url.count("(") < url.count(")"):
             url = url[: url.rfind(")")]
-        spans.append({"start": m.start(), "end": m.start() + len(url), "kind": "url", "text": url})
-        taken.append((m.start(), m.start() + len(url)))
+        spans.append((m.start(), m.start() + len(url), "url", url))
     for kind, pattern in (("mention", _MENTION), ("hashtag", _HASHTAG)):
         for m in pattern.finditer(text):
-            if not any(s < m.end() and m.start() < e for s, e in taken):
-                spans.append({"start": m.start(), "end": m.end(), "kind": kind, "text": m.group()})
-                taken.append((m.start(), m.end()))
-    return sorted(spans, key=lambda span: span["start"])
+            if not any(s < m.end() and m.start() < e for s, e, _, _ in spans):
+                spans.append((m.start(), m.end(), kind, m.group()))
+    return tuple(sorted(spans, key=lambda span: span[0]))
+
+
+def find_artefacts(text: str) -> list[dict[str, int | str]]:
+    """All artefacts in one text, in order, as `{"start", "end", "kind", "text"}` (URLs win overlaps)."""
+    return [{"start": start, "end": end, "kind": kind, "text": t} for start, end, kind, t in _spans(text)]
 
 
 def strip_artefacts(text: str) -> str:
     """The text with its artefacts cut out (a cheap no-op for the usual text that has none)."""
     if not _MAYBE_ARTEFACT.search(text):
         return text
-    for span in reversed(find_artefacts(text)):
-        text = text[: span["start"]] + text[span["end"] :]
+    for start, end, _, _ in reversed(_spans(text)):
+        text = text[:start] + text[end:]
     return " ".join(text.split())
 
 
@@ -76,10 +82,10 @@ def contamination(conversation: Conversation) -> Score:
     The value is `count / (count + turns)`: 0 for a clean conversation, 0.5 for one artefact per turn.
     """
     spans = [
-        {"turn": i, **span}
+        {"turn": i, "start": start, "end": end, "kind": kind, "text": text}
         for i, turn in enumerate(conversation.turns)
         if _MAYBE_ARTEFACT.search(turn.text)
-        for span in find_artefacts(turn.text)
+        for start, end, kind, text in _spans(turn.text)
     ]
     count = len(spans)
     kinds = {kind: sum(s["kind"] == kind for s in spans) for kind in ("hashtag", "url", "mention")}

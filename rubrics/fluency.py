@@ -8,9 +8,11 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
-from itertools import repeat
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
 
 from harness.records import Conversation, Score
 from rubrics._registry import rubric
@@ -109,22 +111,86 @@ def _tagger():  # fugashi ships no type stubs
 @functools.lru_cache(maxsize=1 << 16)
 def analyse(text: str) -> Analysis:
     """Morphemes of one text (cached: the rubrics share one parse per turn)."""
-    parts = _tagger().parse(text).split("\n")
+    try:
+        parts = _tagger().parse(text).split("\n")
+    except UnicodeEncodeError:  # lone surrogates from a broken decode: MeCab reads them as U+FFFD
+        parts = _tagger().parse(text.encode("utf-8", "replace").decode("utf-8")).split("\n")
     keys = parts[1::2]
     return Analysis(
         tuple(parts[0 : 2 * len(keys) : 2]), tuple(map(_CLASS.__getitem__, keys)), tuple(map(_LEMMA.__getitem__, keys))
     )
 
 
+class Lookup(NamedTuple):
+    """The language models as dense arrays, so that all turns of a conversation are scored in a few numpy calls.
+
+    The arrays hold small indices into each table's distinct values rather than the values: smaller stays in cache.
+    """
+
+    char_ids: np.ndarray  # code point -> id of its normalised character (`chars`, the count, if never seen)
+    chars: int
+    char_pairs: np.ndarray  # `first * (chars + 1) + second` -> index into char_values (0: never seen)
+    char_values: np.ndarray
+    units: int  # how many morpheme units there are, `<s>`, `</s>` and `<unk>` included
+    contexts: np.ndarray  # `a * units + b` -> row in trigrams (0: no seen trigram starts `a b`)
+    trigrams: np.ndarray  # `row * units + c` -> index into trigram_values (0: never seen)
+    trigram_values: np.ndarray
+    backed_off: np.ndarray  # `b * units + c` -> what an unseen trigram `? b c` costs
+
+    @classmethod
+    def build(
+        cls,
+        n: int,
+        morph: tuple[dict[str, float], ...],
+        chars: dict[str, float],
+        miss: float,
+        backoff: float,
+        floor: float,
+    ) -> Lookup:
+        uni, bi, tri = ({_code(k, n): v for k, v in table.items()} for table in morph)
+        unigram = np.full(n, floor)
+        unigram[list(uni)] = list(uni.values())
+        bigram = np.tile(backoff + unigram, n)
+        bigram[list(bi)] = list(bi.values())
+        rows = {ab: row for row, ab in enumerate(sorted({k // n for k in tri}), 1)}
+        contexts = np.zeros(n * n, np.int32)
+        contexts[list(rows)] = list(rows.values())
+        trigrams = {rows[k // n] * n + k % n: v for k, v in tri.items()}
+        vocab = {c: i for i, c in enumerate(sorted({c for pair in chars for c in pair}))}
+        normalised = np.arange(0x110000)
+        normalised[list(_CHAR_CLASSES)] = [ord(c) for c in _CHAR_CLASSES.values()]
+        ids = np.full(0x110000, len(vocab), np.int32)
+        ids[[ord(c) for c in vocab]] = list(vocab.values())
+        pairs = {vocab[a] * (len(vocab) + 1) + vocab[b]: v for (a, b), v in chars.items()}
+        return cls(
+            ids[normalised],
+            len(vocab),
+            *_indexed(pairs, (len(vocab) + 1) ** 2, miss),
+            n,
+            contexts,
+            *_indexed(trigrams, (len(rows) + 1) * n, math.nan),
+            backoff + bigram,  # stupid backoff: the bigram, or failing that the unigram, each one step down
+        )
+
+
+def _code(units: str, n: int) -> int:
+    return sum((ord(u) - 0xE000) * n**i for i, u in enumerate(reversed(units)))
+
+
+def _indexed(table: dict[int, float], size: int, default: float) -> tuple[np.ndarray, np.ndarray]:
+    """`size` small indices into the table's distinct values (told apart by their bits), 0 standing for `default`."""
+    bits, index = np.unique(np.array(list(table.values()), np.float64).view(np.int64), return_inverse=True)
+    dense = np.zeros(size, np.min_scalar_type(len(bits)))
+    dense[list(table)] = index + 1
+    return dense, np.array([default, *bits.view(np.float64)])
+
+
 class Model(NamedTuple):
     """The frozen language models over one-character units, and the classifier that weighs their evidence."""
 
     units: dict[str, str]  # morpheme class -> its one-character unit
-    morph: tuple[dict[str, float], dict[str, float], dict[str, float]]  # unigram, bigram, trigram over units
-    chars: dict[str, float]  # character bigram log-probs
+    lookup: Lookup  # the unit trigram and character bigram models
     char_miss: float  # log-prob of a character bigram never seen in training
-    backoff: float
-    floor: float
     prior: tuple[float, float]  # mean morpheme and character log-prob of unseen natural text
     weights: tuple[float, ...]  # per-feature weights with the standardisation folded in
     bias: float
@@ -138,19 +204,12 @@ class Model(NamedTuple):
         def keyed(table: dict[str, float]) -> dict[str, float]:
             return {"".join(units[c] for c in k.split(" ")): v for k, v in table.items()}
 
+        morph = (keyed(m["morph"]["1"]), keyed(m["morph"]["2"]), keyed(m["morph"]["3"]))
+        lookup = Lookup.build(len(vocab), morph, m["chars"]["2"], m["chars"]["miss"], m["backoff"], m["floor"])
         c = m["classifier"]
         weights = tuple(w / s for w, s in zip(c["weights"], c["scale"], strict=True))
-        return cls(
-            units,
-            (keyed(m["morph"]["1"]), keyed(m["morph"]["2"]), keyed(m["morph"]["3"])),
-            m["chars"]["2"],
-            m["chars"]["miss"],
-            m["backoff"],
-            m["floor"],
-            tuple(m["prior"]),
-            weights,
-            c["bias"] - sum(w * mu for w, mu in zip(weights, c["mean"], strict=True)),
-        )
+        bias = c["bias"] - sum(w * mu for w, mu in zip(weights, c["mean"], strict=True))
+        return cls(units, lookup, m["chars"]["miss"], tuple(m["prior"]), weights, bias)
 
 
 @functools.cache
@@ -158,71 +217,85 @@ def _model() -> Model:
     return Model.from_json(json.loads(MODEL.read_text(encoding="utf-8")))
 
 
-def morph_logprobs(units: str, model: Model) -> tuple[list[float], int]:
-    """Stupid-backoff log-probability of each morpheme unit given the two before it, then of the end of the
-    text; and how many of those trigrams training never saw."""
-    grams = _TRIGRAMS.findall("\ue000\ue000" + units + "\ue001")
-    uni, bi, tri = model.morph
-    out = list(map(tri.get, grams))
-    misses = out.count(None)
-    if misses:  # back off only where needed: most trigrams of natural text were seen
-        for i, g in enumerate(grams):
-            if out[i] is None:
-                b = bi.get(g[1:])
-                out[i] = model.backoff + (b if b is not None else model.backoff + uni.get(g[2], model.floor))
-    return out, misses
+class LogProbs(NamedTuple):
+    """What the language models make of one text."""
+
+    morph: list[float]  # stupid-backoff log-prob of each morpheme unit given the two before it, then of the end
+    unseen: int  # how many of those trigrams training never saw
+    chars: list[float]  # log-prob of each character given the one before it (Latin as `a`, digits as `0`)
 
 
-def char_logprobs(text: str, model: Model) -> list[float]:
-    """Log-probability of each character given the one before it (Latin letters as `a`, digits as `0`)."""
-    return list(map(model.chars.get, _BIGRAMS.findall(normalise_chars(text)), repeat(model.char_miss)))
+def logprobs(texts: list[str], model: Model) -> list[LogProbs]:
+    """Both language models over several texts at once: numpy's per-call cost is paid once, not once a text."""
+    lk = model.lookup
+    analyses = [analyse(t) for t in texts]
+    padded = chain.from_iterable(part for a in analyses for part in (("<s>", "<s>"), a.classes, ("</s>",)))
+    ids = np.frombuffer("".join(map(model.units.__getitem__, padded)).encode("utf-32-le"), "<u4") - 0xE000
+    context = ids[1:-1] * lk.units + ids[2:]  # windows across two texts are looked up and never read
+    found = lk.trigrams[lk.contexts[ids[:-2] * lk.units + ids[1:-1]] * lk.units + ids[2:]]
+    morph = np.where(found, lk.trigram_values[found], lk.backed_off[context]).tolist()
+    found = found.tolist()
+    ids = lk.char_ids[np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), "<u4")]
+    chars = lk.char_values[lk.char_pairs[ids[:-1] * (lk.chars + 1) + ids[1:]]].tolist()
+    out = []
+    m = c = 0
+    for text, a in zip(texts, analyses, strict=True):
+        n = len(a.classes) + 1
+        out.append(LogProbs(morph[m : m + n], found[m : m + n].count(0), chars[c : c + len(text) - 1]))
+        m, c = m + n + 2, c + len(text)
+    return out
 
 
 def normalise_chars(text: str) -> str:
     return text.translate(_CHAR_CLASSES)
 
 
-def features(text: str, model: Model | None = None) -> list[float]:
-    """The fluency classifier's inputs for one text, in the order of `FEATURES`."""
+def features(texts: list[str], model: Model | None = None) -> list[list[float]]:
+    """The fluency classifier's inputs for each text, in the order of `FEATURES`."""
     model = model or _model()
-    a = analyse(text)
-    n = max(len(a.classes), 1)
-    units = "".join(map(model.units.__getitem__, a.classes))
-    morph, misses = morph_logprobs(units, model)
-    chars = char_logprobs(text, model) or [model.prior[1]]
-    flags = "".join(map(_FLAG.__getitem__, a.classes))
-    s = a.surfaces
-    grams = len(s) - 2
-    # Means are shrunk towards natural text by _PRIOR_WEIGHT pseudo-tokens, so one rare word in a
-    # three-word reply ("うん、行こう") does not make it read as garbage; long garbage still averages low.
-    return [
-        (sum(morph) - morph[-1] + _PRIOR_WEIGHT * model.prior[0]) / (len(morph) - 1 + _PRIOR_WEIGHT),
-        misses / len(morph),
-        morph[-1],
-        (sum(chars) + _PRIOR_WEIGHT * model.prior[1]) / (len(chars) + _PRIOR_WEIGHT),
-        chars.count(model.char_miss) / len(chars),
-        1.0 - len(set(zip(s, s[1:], s[2:], strict=False))) / grams if grams > 2 else 0.0,  # degenerate loops
-        1.0 - len(set(s)) / n,
-        flags.count("u") / n,
-        flags.count("a") / n,
-    ]
+    out = []
+    for text, (morph, misses, chars) in zip(texts, logprobs(texts, model), strict=True):
+        a = analyse(text)
+        n = max(len(a.classes), 1)
+        chars = chars or [model.prior[1]]
+        flags = "".join(map(_FLAG.__getitem__, a.classes))
+        s = a.surfaces
+        grams = len(s) - 2
+        # Means are shrunk towards natural text by _PRIOR_WEIGHT pseudo-tokens, so one rare word in a
+        # three-word reply ("うん、行こう") does not make it read as garbage; long garbage still averages low.
+        out.append(
+            [
+                (sum(morph) - morph[-1] + _PRIOR_WEIGHT * model.prior[0]) / (len(morph) - 1 + _PRIOR_WEIGHT),
+                misses / len(morph),
+                morph[-1],
+                (sum(chars) + _PRIOR_WEIGHT * model.prior[1]) / (len(chars) + _PRIOR_WEIGHT),
+                chars.count(model.char_miss) / len(chars),
+                1.0 - len(set(zip(s, s[1:], s[2:], strict=False))) / grams if grams > 2 else 0.0,  # degenerate loops
+                1.0 - len(set(s)) / n,
+                flags.count("u") / n,
+                flags.count("a") / n,
+            ]
+        )
+    return out
 
 
-def text_fluency(text: str) -> float:
-    """Probability that one text is natural Japanese rather than a degenerate or corrupted generation."""
-    text = strip_artefacts(text)  # tweet artefacts are contamination's finding; fluency judges the language
-    if not text.strip():
-        return 0.0
+def naturalness(texts: list[str]) -> list[float]:
+    """Probability that each text is natural Japanese rather than a degenerate or corrupted generation."""
+    texts = [strip_artefacts(t) for t in texts]  # tweet artefacts are contamination's finding; fluency judges language
     model = _model()
-    z = model.bias + sum(map(float.__mul__, model.weights, features(text, model)))
-    return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
+    inputs = iter(features([t for t in texts if t.strip()], model))
+    out = []
+    for text in texts:
+        z = model.bias + sum(map(float.__mul__, model.weights, next(inputs))) if text.strip() else -math.inf
+        out.append(1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0)
+    return out
 
 
 # Artefact stripping lives in contamination.py, so its source is part of this rubric's version too.
 @rubric(higher_is_better=True, data_files=(MECABRC, MODEL, DATA.parent / "contamination.py"))
 def fluency(conversation: Conversation) -> Score:
     """Naturalness of the turns' Japanese, mean over turns; higher = more natural (0 = garbage or empty)."""
-    per_turn = [text_fluency(turn.text) for turn in conversation.turns]
+    per_turn = naturalness([turn.text for turn in conversation.turns])
     if not per_turn:
         return Score(0.0, {"turns": [], "worst_turn": None})
     worst = min(range(len(per_turn)), key=per_turn.__getitem__)

@@ -6,7 +6,7 @@ import functools
 import json
 import math
 from collections.abc import Iterable
-from itertools import pairwise, repeat
+from itertools import pairwise
 from typing import NamedTuple
 
 from harness.records import Conversation, Score
@@ -21,15 +21,17 @@ _CLASS_VALUE = (1.0, 0.5, 0.0)
 
 class _Model(NamedTuple):
     bias: tuple[float, float, float]
-    weights: tuple[dict[str, float], dict[str, float], dict[str, float]]  # one dict per class
-    cue: dict[str, float]  # how far each feature pushes towards Kaggle rather than unrelated talk
+    weights: dict[str, tuple[float, float, float]]  # feature -> its weight for each class
+    cue: dict[str, float]  # features that push towards Kaggle rather than unrelated talk, and how far
 
 
 @functools.cache
 def _model() -> _Model:
     m = json.loads(MODEL.read_text(encoding="utf-8"))
-    weights = tuple({f: w[k] for f, w in m["weights"].items()} for k in range(len(CLASSES)))
-    return _Model(tuple(m["bias"]), weights, {f: w[0] - w[2] for f, w in m["weights"].items()})
+    cue = {f: w[0] - w[2] for f, w in m["weights"].items()}
+    return _Model(
+        tuple(m["bias"]), {f: tuple(w) for f, w in m["weights"].items()}, {f: c for f, c in cue.items() if c > 0}
+    )
 
 
 def text_features(texts: Iterable[str]) -> set[str]:
@@ -39,7 +41,7 @@ def text_features(texts: Iterable[str]) -> set[str]:
     """
     feats: set[str] = set()
     for text in texts:
-        words = [lemma for lemma in analyse(text).lemmas if lemma]
+        words = list(filter(None, analyse(text).lemmas))
         feats.update(words)
         feats.update(map(" ".join, pairwise(words)))
     return feats
@@ -48,14 +50,17 @@ def text_features(texts: Iterable[str]) -> set[str]:
 def probabilities(texts: Iterable[str]) -> tuple[dict[str, float], list[str]]:
     """Class probabilities for the texts read as one document, and the features that pushed towards Kaggle."""
     model = _model()
-    feats = text_features(texts)
-    # Binary features, not length-normalised: one strong cue counts in a long turn too.
-    logits = [b + sum(map(w.get, feats, repeat(0.0))) for b, w in zip(model.bias, model.weights, strict=True)]
+    feats = sorted(text_features(texts))  # a fixed order: float sums and ties must not follow the hash seed
+    # Binary features, not length-normalised: one strong cue counts in a long turn too. Features the model
+    # does not know add nothing, so only the known ones are summed, in the same order.
+    known = map(model.weights.__getitem__, filter(model.weights.__contains__, feats))
+    columns = list(zip(*known, strict=True)) or [()] * len(CLASSES)
+    logits = [b + sum(w) for b, w in zip(model.bias, columns, strict=True)]
     top = max(logits)
     exp = [math.exp(z - top) for z in logits]
     total = sum(exp)
-    cues = sorted(filter(model.cue.__contains__, feats), key=model.cue.__getitem__, reverse=True)[:5]
-    return {c: e / total for c, e in zip(CLASSES, exp, strict=True)}, [f for f in cues if model.cue[f] > 0]
+    cues = sorted(filter(model.cue.__contains__, feats), key=lambda f: (-model.cue[f], f))[:5]
+    return {c: e / total for c, e in zip(CLASSES, exp, strict=True)}, cues
 
 
 # The shared parse lives in fluency.py, so its source is part of this rubric's version too.

@@ -58,3 +58,10 @@ def test_conversation_value_is_the_mean_and_names_the_worst_turn():
 def test_empty_turns_score_zero():
     assert value("") == 0.0
     assert fluency(Conversation(())).value == 0.0
+
+
+def test_a_turn_scores_the_same_whatever_turns_surround_it():
+    # All turns of a conversation are scored in one pass; no turn may leak into its neighbour's score.
+    turns = ["", "う", NATURAL[2], "#kaggle https://t.co/x", CORRUPTED[4][1], "絵文字😇と\u3000全角空白", NATURAL[0]]
+    score = fluency(Conversation(tuple(Turn("AB"[i % 2], t) for i, t in enumerate(turns))))
+    assert score.evidence["turns"] == [round(value(t), 4) for t in turns]
