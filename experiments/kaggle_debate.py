@@ -2,6 +2,7 @@
 
 from harness import EMBEDDED, DataSpec, Experiment, LoraSpec, ModelSpec, Profile, Scenario, TrainingSpec
 from harness.cleaning import default_tweet_rules
+from harness.experiment import GateSpec
 from rubrics import contamination, fluency, relevance
 
 debate = ("Kaggleアンチ", "Kaggleファン")
@@ -32,4 +33,6 @@ experiment = Experiment(
         training=TrainingSpec(max_steps=240, learning_rate=3e-3, batch_size=16, warmup_steps=10, logging_steps=10),
         eval_every=40,
     ),
+    # Tolerances: README "Cleaning and the gate" (measured seed-to-seed noise of the gate's fine-tune).
+    gate=GateSpec(tolerances={"contamination": 0.02, "relevance": 0.35, "fluency": 0.4}),
 )

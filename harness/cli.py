@@ -130,6 +130,31 @@ def parser() -> argparse.ArgumentParser:
     report.add_arguments(compare)
     compare.set_defaults(func=report.main)
 
+    from harness import cleaning, gate
+
+    clean = sub.add_parser(
+        "clean",
+        help="clean an experiment's corpus with its rules and print what each rule did",
+        description="Run the experiment's cleaning rules (HojiChar filters, in order) over its data, write the "
+        "cleaned documents as JSON lines and print a per-rule table: documents in/out, removed, changed, characters "
+        "removed and examples of each rule's effect.",
+    )
+    clean.add_argument("experiment", help="experiment file, e.g. experiments/kaggle_debate.py")
+    clean.add_argument("-o", "--out", help="output .jsonl (default: runs/cleaned/EXPERIMENT.jsonl)")
+    clean.set_defaults(func=cleaning.clean_main)
+
+    gating = sub.add_parser(
+        "gate",
+        help="fail (exit 1) when a cleaning rule change makes the trained model worse",
+        description="Compare a candidate rule set with a baseline: the cleaned corpora (artefact rate, retention, "
+        "rubric means) and a short deterministic fine-tune of the embedded model on each, every conversation scored "
+        "and paired, with a paired bootstrap interval per rubric. Fails (exit 1) when a rubric moves the wrong way "
+        "beyond the experiment's tolerance with the interval excluding zero; exit 0 passes, 2 is a usage error. "
+        "Writes EXPERIMENT.gate.json and .md under --out.",
+    )
+    gate.add_arguments(gating)
+    gating.set_defaults(func=gate.main)
+
     build = sub.add_parser(
         "build-model",
         help="rebuild the embedded tiny GPT-NeoX-Japanese from the shipped general Japanese text",

@@ -9,7 +9,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.cleaning import Rule
+from harness.cleaning import Rule, as_rules, rule_name
 from harness.errors import UserError
 from rubrics import Rubric, get
 
@@ -245,6 +245,34 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class GateSpec:
+    """How `harness gate` judges a cleaning change: a short deterministic fine-tune and the tolerated regressions."""
+
+    tolerances: dict[str, float]
+    """Per rubric: how far its mean may move the wrong way before the gate fails (README: set from measured noise)."""
+    data_tolerances: dict[str, float] = field(default_factory=lambda: {"artefact_rate": 0.01})
+    """Data-level: how far the cleaned corpus' artefact rate (share of documents with an artefact) may rise."""
+    max_steps: int = 80
+    """Optimizer steps of the gate's fine-tune (the cpu profile's schedule otherwise)."""
+    eval_every: int = 20
+    """Evaluation interval of the gate's fine-tune; every conversation after step 0 is one paired sample."""
+    seed: int = 0
+    """Training seed of the gate's fine-tune."""
+    resamples: int = 2000
+    """Paired bootstrap resamples for each rubric's interval."""
+    confidence: float = 0.95
+    """Two-sided confidence of the interval."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _require(len(self.tolerances) > 0, "GateSpec.tolerances must name at least one rubric")
+        _require(all(v >= 0 for v in self.tolerances.values()), "GateSpec.tolerances must be >= 0")
+        _require(self.max_steps > 0 and self.eval_every > 0, "GateSpec.max_steps and eval_every must be positive")
+        _require(self.resamples >= 2000, f"GateSpec.resamples must be at least 2000, got {self.resamples}")
+        _require(0.5 < self.confidence < 1, f"GateSpec.confidence must be in (0.5, 1), got {self.confidence}")
+
+
+@dataclass(frozen=True)
 class Experiment:
     """One fine-tuning experiment: model, LoRA, data and cleaning, scenarios, rubrics, schedule."""
 
@@ -257,14 +285,18 @@ class Experiment:
     eval_every: int
     """Evaluate at step 0, then every this many steps, and at the end."""
     cleaning: tuple[Rule, ...] = ()
-    """Ordered cleaning rules applied to every document before training."""
+    """Ordered HojiChar filters (a list, tuple or `hojichar.Compose`) applied to every document before training."""
     generation: GenerationSpec = field(default_factory=GenerationSpec)
     cpu: Profile | None = None
     """The fallback profile used where the declared model cannot run."""
+    gate: GateSpec | None = None
+    """What `harness gate` trains and tolerates; None: the experiment has no gate."""
     name: str = ""
     """Set by the loader from the file name; the run-name prefix."""
 
     def __post_init__(self) -> None:
+        if (rules := as_rules(self.cleaning)) is not None:
+            object.__setattr__(self, "cleaning", rules)
         if isinstance(self.rubrics, tuple | list):
             object.__setattr__(self, "rubrics", tuple(_rubric(r) for r in self.rubrics))
         _check_types(self)
@@ -273,6 +305,9 @@ class Experiment:
         dupes = sorted({n for n in names if names.count(n) > 1})
         _require(not dupes, f"Experiment.scenarios: duplicate scenario names {dupes}")
         _require(len(self.rubrics) > 0, "Experiment.rubrics must hold at least one rubric")
+        if self.gate is not None:
+            unknown = sorted(set(self.gate.tolerances) - {r.name for r in self.rubrics})
+            _require(not unknown, f"GateSpec.tolerances: {unknown} are not rubrics of this experiment")
         _require(
             0 < self.eval_every <= self.training.max_steps,
             f"Experiment.eval_every must be in 1..training.max_steps ({self.training.max_steps}), "
@@ -314,7 +349,7 @@ class Experiment:
             "model": dataclasses.asdict(self.model),
             "lora": dataclasses.asdict(self.lora),
             "data": dataclasses.asdict(self.data),
-            "cleaning": [r.name for r in self.cleaning],
+            "cleaning": [rule_name(r) for r in self.cleaning],
             "scenarios": [dataclasses.asdict(s) for s in self.scenarios],
             "rubrics": {r.name: r.version for r in self.rubrics},
             "training": dataclasses.asdict(self.training),
