@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -68,6 +69,28 @@ class TraceRecorder(BaseCallbackHandler):
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, f"error: {error!r}")
+
+
+# Below this size a decode step's matmuls take microseconds: splitting them across threads gains nothing, and when
+# another process shares the cores OpenMP's barriers made the embedded model's rounds 10-20x slower (README).
+SINGLE_THREAD_BELOW_PARAMETERS = 50_000_000
+
+
+@contextmanager
+def generation_threads(model: Any) -> Iterator[None]:
+    """Generate a small model on CPU with one intra-op thread; the thread count is restored afterwards."""
+    import torch
+
+    small = sum(p.numel() for p in model.parameters()) < SINGLE_THREAD_BELOW_PARAMETERS
+    if model.device.type != "cpu" or not small:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _end_of_turn_ids(tokenizer: Any) -> list[int]:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from harness.debate import build_chain, hold_debates
+from harness.debate import build_chain, generation_threads, hold_debates
 from harness.experiment import Experiment
 from harness.records import Conversation
 from harness.runlog import RunLog
@@ -58,7 +58,7 @@ class Evaluator:
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         try:
             # Sampling is seeded per step without disturbing the training RNG streams.
-            with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            with torch.no_grad(), torch.random.fork_rng(devices=devices), generation_threads(self.model):
                 torch.manual_seed(self.experiment.generation.seed + step)
                 conversations, trace = hold_debates(self.chain, self.experiment.scenarios)
         except Exception as exc:

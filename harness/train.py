@@ -54,12 +54,12 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> P
     cuda = torch.cuda.is_available()
     choice = choose_profile(declared, profile, cuda)
     experiment = declared.for_profile(choice.name)
+    # Both overrides in one replace: validation sees the new max_steps together with the new eval_every.
+    training = experiment.training
     if overrides.get("max_steps") is not None:
-        experiment = dataclasses.replace(
-            experiment, training=dataclasses.replace(experiment.training, max_steps=overrides["max_steps"])
-        )
-    if overrides.get("eval_every") is not None:
-        experiment = dataclasses.replace(experiment, eval_every=overrides["eval_every"])
+        training = dataclasses.replace(training, max_steps=overrides["max_steps"])
+    eval_every = overrides["eval_every"] if overrides.get("eval_every") is not None else experiment.eval_every
+    experiment = dataclasses.replace(experiment, training=training, eval_every=eval_every)
     if choice.name == "cpu":
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
               f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",

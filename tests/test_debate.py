@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness import EMBEDDED, GenerationSpec, ModelSpec, Scenario
-from harness.debate import build_chain, first_line, hold_debates
+from harness.debate import build_chain, first_line, generation_threads, hold_debates
 from harness.model import load
 
 SCENARIOS = (
@@ -66,3 +66,18 @@ def test_sampling_is_seeded(model_and_tokenizer) -> None:
         torch.manual_seed(7)
         runs.append(hold_debates(chain, SCENARIOS)[0])
     assert runs[0] == runs[1]
+
+
+def test_a_small_model_generates_on_one_thread_and_the_setting_is_restored(model_and_tokenizer) -> None:
+    import torch
+
+    model, tokenizer = model_and_tokenizer
+    before = torch.get_num_threads()
+    chain = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=24), batch_size=len(SCENARIOS))
+    with torch.no_grad(), generation_threads(model):
+        assert torch.get_num_threads() == 1
+        batched, _ = hold_debates(chain, SCENARIOS)
+    assert torch.get_num_threads() == before
+    one = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=24), batch_size=1)
+    with torch.no_grad(), generation_threads(model):
+        assert batched == [hold_debates(one, (s,))[0][0] for s in SCENARIOS]
