@@ -1,9 +1,12 @@
 """Eval-round speed-up: the harness' batched debates vs the sequential reference, side by side in one process.
 
-Both sides run the same LCEL chain (prompt | live model | first line) over the cpu profile's embedded model with
-its LoRA layers attached, with the same generation settings and the same thread setting as an eval round; the
-reference runs one scenario at a time, one speaker at a time (batch size 1). Repetitions alternate the two sides so
-that a neighbour's load hits both; the figure is the median of the per-repetition ratios.
+Both sides run the same LCEL chain logic (prompt | live model | first line) over the cpu profile's embedded model
+with its LoRA layers attached, with the same generation settings and the same thread setting as an eval round. The
+reference is the stock route: LangChain's HuggingFacePipeline over `model.generate`, one scenario at a time, one
+speaker at a time, re-reading the transcript every turn. The harness batches each turn across scenarios, reuses the
+keys and values of earlier turns and drops a row from the batch when its turn ends (harness/generation.py).
+Repetitions alternate the two sides so that a neighbour's load hits both; the figure is the median of the
+per-repetition ratios.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def measure(scenarios: int | None = None, turns: int | None = None, max_new_toke
     import torch
     from peft import get_peft_model
 
-    from harness.debate import build_chain, generation_threads, hold_debates
+    from harness.debate import build_chain, build_reference_chain, generation_threads, hold_debates
     from harness.load import load_experiment
     from harness.model import load
     from harness.train import _lora_config
@@ -39,8 +42,8 @@ def measure(scenarios: int | None = None, turns: int | None = None, max_new_toke
     model, tokenizer = load(experiment.model, "cpu")
     model = get_peft_model(model, _lora_config(experiment, model))
     model.eval()
-    batched_chain = build_chain(model, tokenizer, generation, batch_size=len(chosen))
-    single_chain = build_chain(model, tokenizer, generation, batch_size=1)
+    batched_chain = build_chain(model, tokenizer, generation)
+    single_chain = build_reference_chain(model, tokenizer, generation)
 
     batched_s, sequential_s, identical = [], [], True
     with torch.no_grad(), generation_threads(model):

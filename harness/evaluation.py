@@ -46,7 +46,7 @@ class Evaluator:
         self.experiment = experiment
         self.runlog = runlog
         self.tracker = tracker
-        self.chain = build_chain(model, tokenizer, experiment.generation, batch_size=len(experiment.scenarios))
+        self.chain = build_chain(model, tokenizer, experiment.generation)
         self.done: set[int] = set()
 
     def round(self, step: int) -> dict[str, float]:

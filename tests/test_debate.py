@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import EMBEDDED, GenerationSpec, ModelSpec, Scenario
-from harness.debate import build_chain, first_line, generation_threads, hold_debates
+from harness import EMBEDDED, GenerationSpec, ModelSpec, Scenario, debate, generation
+from harness.debate import build_chain, build_reference_chain, first_line, generation_threads, hold_debates
 from harness.model import load
 
 SCENARIOS = (
@@ -26,12 +26,18 @@ def test_a_turn_ends_at_the_line_break() -> None:
     assert first_line(" 月刊Kaggleは読んでる。\nKaggleファン：え？") == "月刊Kaggleは読んでる。"
 
 
-def test_batched_debates_equal_one_scenario_at_a_time_under_greedy(model_and_tokenizer) -> None:
+def _reference(model, tokenizer, generation: GenerationSpec) -> list:
+    """The stock route: HuggingFacePipeline, one scenario at a time, the whole transcript re-read every turn."""
+    chain = build_reference_chain(model, tokenizer, generation)
+    return [hold_debates(chain, (s,))[0][0] for s in SCENARIOS]
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.3])
+def test_batched_debates_say_what_the_stock_pipeline_says_under_greedy(model_and_tokenizer, penalty) -> None:
     model, tokenizer = model_and_tokenizer
-    generation = GenerationSpec(max_new_tokens=24)
-    batched, _ = hold_debates(build_chain(model, tokenizer, generation, batch_size=len(SCENARIOS)), SCENARIOS)
-    alone = [hold_debates(build_chain(model, tokenizer, generation, batch_size=1), (s,))[0][0] for s in SCENARIOS]
-    assert batched == alone
+    generation = GenerationSpec(max_new_tokens=24, repetition_penalty=penalty)
+    batched, _ = hold_debates(build_chain(model, tokenizer, generation), SCENARIOS)
+    assert batched == _reference(model, tokenizer, generation)
     assert [len(c.turns) for c in batched] == [4, 3, 3]
     assert [t.speaker for t in batched[2].turns] == ["Kaggleアンチ", "Kaggleファン", "人事担当"]
     assert any(t.text for c in batched for t in c.turns), "the pretrained model should say something"
@@ -40,14 +46,14 @@ def test_batched_debates_equal_one_scenario_at_a_time_under_greedy(model_and_tok
 def test_one_generation_call_per_turn_for_all_scenarios(model_and_tokenizer, monkeypatch) -> None:
     model, tokenizer = model_and_tokenizer
     batch_sizes = []
-    original = model.generate
+    original = debate.generate
 
-    def counting_generate(*args, **kwargs):
-        batch_sizes.append(kwargs["input_ids"].shape[0])
-        return original(*args, **kwargs)
+    def counting_generate(model, tokenizer, prompts, *args):
+        batch_sizes.append(len(prompts))
+        return original(model, tokenizer, prompts, *args)
 
-    monkeypatch.setattr(model, "generate", counting_generate)
-    chain = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=8), batch_size=len(SCENARIOS))
+    monkeypatch.setattr(debate, "generate", counting_generate)
+    chain = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=8))
     _, trace = hold_debates(chain, SCENARIOS)
     assert batch_sizes == [3, 3, 3, 1]
     llm = [e for e in trace if e["component"] == "llm"]
@@ -56,11 +62,49 @@ def test_one_generation_call_per_turn_for_all_scenarios(model_and_tokenizer, mon
     assert first["input"]["speaker"] == "Kaggleファン" and first["input"]["history"].startswith("Kaggleアンチ：")
 
 
+def test_a_later_turn_feeds_the_model_only_what_earlier_turns_did_not(model_and_tokenizer, monkeypatch) -> None:
+    model, tokenizer = model_and_tokenizer
+    calls = []
+    original = generation._assemble
+
+    def spying_assemble(reused, chunks, pad_id):
+        calls.append(([length for _, length in reused], [len(chunk) for chunk in chunks]))
+        return original(reused, chunks, pad_id)
+
+    monkeypatch.setattr(generation, "_assemble", spying_assemble)
+    hold_debates(build_chain(model, tokenizer, GenerationSpec(max_new_tokens=16)), SCENARIOS)
+    (first_reused, first_new), *later = calls
+    assert first_reused == [0, 0, 0] and min(first_new) > 20  # the opening prompts are read whole
+    for reused, new in later:
+        # the transcript so far comes from the cache; only "\n" + the next speaker's name (and any part of the
+        # last answer that reads back as different tokens) is new
+        assert min(reused) > 20 and max(new) <= 12, (reused, new)
+    assert generation._STORE.get() is None, "a round's keys and values must not outlive it (the weights change)"
+
+
+def test_without_a_round_nothing_is_reused(model_and_tokenizer) -> None:
+    model, tokenizer = model_and_tokenizer
+    spec = GenerationSpec(max_new_tokens=8)
+    prompt = "テーマ「LBの順位」について、AとBが議論する。\nA："
+    stops = [tokenizer.eos_token_id]
+    first = generation.generate(model, tokenizer, [prompt], spec, stops)
+    with generation.reuse_kv() as store:
+        again = generation.generate(model, tokenizer, [prompt, prompt + first[0]], spec, stops)
+        assert len(store.held) == 2
+    assert again[0] == first[0] and not store.held
+
+
+def test_a_turn_stops_at_max_new_tokens(model_and_tokenizer) -> None:
+    model, tokenizer = model_and_tokenizer
+    (text,) = generation.generate(model, tokenizer, ["テーマ「GPU」について"], GenerationSpec(max_new_tokens=5), [])
+    assert len(tokenizer(text, add_special_tokens=False)["input_ids"]) == 5
+
+
 def test_sampling_is_seeded(model_and_tokenizer) -> None:
     import torch
 
     model, tokenizer = model_and_tokenizer
-    chain = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=16, do_sample=True), batch_size=3)
+    chain = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=16, do_sample=True))
     runs = []
     for _ in range(2):
         torch.manual_seed(7)
@@ -73,11 +117,10 @@ def test_a_small_model_generates_on_one_thread_and_the_setting_is_restored(model
 
     model, tokenizer = model_and_tokenizer
     before = torch.get_num_threads()
-    chain = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=24), batch_size=len(SCENARIOS))
+    chain = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=24))
     with torch.no_grad(), generation_threads(model):
         assert torch.get_num_threads() == 1
         batched, _ = hold_debates(chain, SCENARIOS)
     assert torch.get_num_threads() == before
-    one = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=24), batch_size=1)
     with torch.no_grad(), generation_threads(model):
-        assert batched == [hold_debates(one, (s,))[0][0] for s in SCENARIOS]
+        assert batched == _reference(model, tokenizer, GenerationSpec(max_new_tokens=24))
