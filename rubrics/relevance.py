@@ -22,16 +22,18 @@ _CLASS_VALUE = (1.0, 0.5, 0.0)
 class _Model(NamedTuple):
     bias: tuple[float, float, float]
     weights: dict[str, tuple[float, float, float]]  # feature -> its weight for each class
-    cue: dict[str, float]  # features that push towards Kaggle rather than unrelated talk, and how far
+    known: frozenset[str]  # the features that have weights, to intersect a conversation's features with in C
+    cues: tuple[str, ...]  # features that push towards Kaggle rather than unrelated talk, furthest first
+    cue_rank: dict[str, int]  # each of those features' place in `cues`, counted from 1
 
 
 @functools.cache
 def _model() -> _Model:
     m = json.loads(MODEL.read_text(encoding="utf-8"))
-    cue = {f: w[0] - w[2] for f, w in m["weights"].items()}
-    return _Model(
-        tuple(m["bias"]), {f: tuple(w) for f, w in m["weights"].items()}, {f: c for f, c in cue.items() if c > 0}
-    )
+    weights = {f: tuple(w) for f, w in m["weights"].items()}
+    cue = {f: w[0] - w[2] for f, w in weights.items()}
+    cues = tuple(sorted((f for f, c in cue.items() if c > 0), key=lambda f: (-cue[f], f)))
+    return _Model(tuple(m["bias"]), weights, frozenset(weights), cues, {f: i for i, f in enumerate(cues, 1)})
 
 
 def text_features(texts: Iterable[str]) -> set[str]:
@@ -50,16 +52,16 @@ def text_features(texts: Iterable[str]) -> set[str]:
 def probabilities(texts: Iterable[str]) -> tuple[dict[str, float], list[str]]:
     """Class probabilities for the texts read as one document, and the features that pushed towards Kaggle."""
     model = _model()
-    feats = sorted(text_features(texts))  # a fixed order: float sums and ties must not follow the hash seed
-    # Binary features, not length-normalised: one strong cue counts in a long turn too. Features the model
-    # does not know add nothing, so only the known ones are summed, in the same order.
-    known = map(model.weights.__getitem__, filter(model.weights.__contains__, feats))
-    columns = list(zip(*known, strict=True)) or [()] * len(CLASSES)
+    # Binary features, not length-normalised: one strong cue counts in a long turn too. Features the model does not
+    # know add nothing, so only the known ones are summed, in a fixed order: float sums and ties must not follow the
+    # hash seed.
+    known = sorted(text_features(texts) & model.known)
+    columns = list(zip(*map(model.weights.__getitem__, known), strict=True)) or [()] * len(CLASSES)
     logits = [b + sum(w) for b, w in zip(model.bias, columns, strict=True)]
     top = max(logits)
     exp = [math.exp(z - top) for z in logits]
     total = sum(exp)
-    cues = sorted(filter(model.cue.__contains__, feats), key=lambda f: (-model.cue[f], f))[:5]
+    cues = [model.cues[i - 1] for i in sorted(filter(None, map(model.cue_rank.get, known)))[:5]]
     return {c: e / total for c, e in zip(CLASSES, exp, strict=True)}, cues
 
 
