@@ -16,19 +16,32 @@ from harness.tracking import Tracker
 from rubrics import Rubric
 
 
-def score(conversation: Conversation, rubrics: Sequence[Rubric]) -> tuple[dict[str, float | None], dict[str, Any], str]:
-    """Each rubric's value and evidence; a failing rubric yields None and its error instead of stopping the run."""
-    values: dict[str, float | None] = {}
-    evidence: dict[str, Any] = {}
-    errors = []
+def score(conversations: Sequence[Conversation], rubrics: Sequence[Rubric]) -> list[tuple[dict[str, Any], ...]]:
+    """Each conversation's rubric values, evidence and error text, every rubric scoring the round as one batch.
+
+    A rubric that fails on the batch is retried one conversation at a time, so the failure lands on the
+    conversations that cause it (value None, error recorded) instead of stopping the run.
+    """
+    values: list[dict[str, float | None]] = [{} for _ in conversations]
+    evidence: list[dict[str, Any]] = [{} for _ in conversations]
+    errors: list[list[str]] = [[] for _ in conversations]
     for rubric in rubrics:
         try:
-            result = rubric(conversation)
-            values[rubric.name], evidence[rubric.name] = result.value, dict(result.evidence)
-        except Exception as exc:
-            values[rubric.name], evidence[rubric.name] = None, None
-            errors.append(f"{rubric.name}: {type(exc).__name__}: {exc}")
-    return values, evidence, "; ".join(errors)
+            results: list[Any] = rubric.many(conversations)
+        except Exception:
+            results = []
+            for conversation in conversations:
+                try:
+                    results.append(rubric(conversation))
+                except Exception as exc:
+                    results.append(exc)
+        for i, result in enumerate(results):
+            if isinstance(result, Exception):
+                values[i][rubric.name], evidence[i][rubric.name] = None, None
+                errors[i].append(f"{rubric.name}: {type(result).__name__}: {result}")
+            else:
+                values[i][rubric.name], evidence[i][rubric.name] = result.value, dict(result.evidence)
+    return [(v, e, "; ".join(errs)) for v, e, errs in zip(values, evidence, errors, strict=True)]
 
 
 class EvalFailed(RuntimeError):
@@ -70,8 +83,8 @@ class Evaluator:
         generation_s = time.perf_counter() - started
 
         rows = []
-        for conversation in conversations:
-            values, evidence, error = score(conversation, self.experiment.rubrics)
+        scored = score(conversations, self.experiment.rubrics)
+        for conversation, (values, evidence, error) in zip(conversations, scored, strict=True):
             row = {
                 "step": step,
                 "scenario": conversation.scenario,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from harness.errors import UserError
 from harness.records import Conversation, Turn
 
+BATCH = 1000  # conversations scored at once: numpy's per-call cost is spread thin, and memory stays small
 _SHAPE = 'expected {"id": ..., "text": "..."} or {"id": ..., "turns": [{"speaker": "...", "text": "..."}, ...]}'
 
 
@@ -46,16 +47,22 @@ def parse_line(line: str) -> tuple[Any, Conversation]:
     return row["id"], Conversation(tuple(Turn(t.get("speaker", ""), t["text"]) for t in turns))
 
 
-def score(conversation: Conversation) -> dict[str, Any]:
-    """Scores and evidence of every registered rubric, plus the artefact count the cleaning tools key on."""
+def score_many(conversations: Sequence[Conversation]) -> list[dict[str, Any]]:
+    """Each conversation's scores and evidence from every registered rubric (through its batch path), in order.
+
+    Each also carries the artefact count the cleaning tools key on.
+    """
     from rubrics import REGISTRY
 
-    results = {name: r(conversation) for name, r in REGISTRY.items()}
-    return {
-        "scores": {name: s.value for name, s in results.items()},
-        "artefacts": results["contamination"].evidence["count"],
-        "evidence": {name: dict(s.evidence) for name, s in results.items()},
-    }
+    results = {name: r.many(conversations) for name, r in REGISTRY.items()}
+    return [
+        {
+            "scores": {name: scores[i].value for name, scores in results.items()},
+            "artefacts": results["contamination"][i].evidence["count"],
+            "evidence": {name: dict(scores[i].evidence) for name, scores in results.items()},
+        }
+        for i in range(len(conversations))
+    ]
 
 
 def _read(path: str, skip_bad: bool) -> tuple[list[tuple[Any, Conversation]], int]:
@@ -88,8 +95,10 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
 
 
 def _write(out: TextIO, items: list[tuple[Any, Conversation]]) -> None:
-    for id_, conversation in items:
-        out.write(json.dumps({"id": id_, **score(conversation)}, ensure_ascii=False) + "\n")
+    for start in range(0, len(items), BATCH):
+        chunk = items[start : start + BATCH]
+        for (id_, _), result in zip(chunk, score_many([c for _, c in chunk]), strict=True):
+            out.write(json.dumps({"id": id_, **result}, ensure_ascii=False) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:

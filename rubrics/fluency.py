@@ -8,7 +8,7 @@ import json
 import math
 import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -143,7 +143,7 @@ def analyse(text: str) -> Analysis:
 
 
 class Lookup(NamedTuple):
-    """The language models as dense arrays, so that all turns of a conversation are scored in a few numpy calls.
+    """The language models as dense arrays, so that the turns of many conversations are scored in a few numpy calls.
 
     The arrays hold small indices into each table's distinct values rather than the values: smaller stays in cache.
     """
@@ -254,86 +254,142 @@ class LogProbs(NamedTuple):
     chars: list[float]  # log-prob of each character given the one before it (Latin as `a`, digits as `0`)
 
 
-def _logprobs(items: list[tuple[str, Analysis]], model: Model) -> list[tuple[LogProbs, str]]:
-    """Both language models over several (text, its morphemes) at once, with each text's morpheme flags."""
+def _language_models(
+    texts: list[str], analyses: list[Analysis], model: Model
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Both language models over many texts at once, laid out end to end.
+
+    Returns each text's unit-and-flag codes, then per morpheme window the log-prob and the trigram's index (0: never
+    seen), then the character pairs' log-probs. Text i has `len(analyses[i].keys) + 1` windows (its morphemes, then
+    its end) followed by 2 across texts, and `len(texts[i]) - 1` character pairs followed by 1 across texts.
+    """
     lk = model.lookup
-    keyed = ["".join(map(model.codes.__getitem__, a.keys)) for _, a in items]
+    keyed = ["".join(map(model.codes.__getitem__, a.keys)) for a in analyses]
     start, end = model.units["<s>"], model.units["</s>"]
     units = start * 2 + (end + start * 2).join([k[::2] for k in keyed]) + end
     ids = np.frombuffer(units.encode("utf-32-le"), "<u4") - 0xE000
     rows = ids * lk.units
     context = rows[1:-1] + ids[2:]  # windows across two texts are looked up and never read
     found = lk.trigrams[lk.contexts[rows[:-2] + ids[1:-1]] * lk.units + ids[2:]]
-    morph = np.where(found, lk.trigram_values[found], lk.backed_off[context]).tolist()
-    found = found.tolist()
-    ids = lk.char_ids[np.frombuffer("".join([text for text, _ in items]).encode("utf-32-le", "surrogatepass"), "<u4")]
-    chars = lk.char_values[lk.char_pairs[ids[:-1] * (lk.chars + 1) + ids[1:]]].tolist()
-    out = []
-    m = c = 0
-    for (text, _), k in zip(items, keyed, strict=True):
-        n = len(k) // 2 + 1
-        out.append((LogProbs(morph[m : m + n], found[m : m + n].count(0), chars[c : c + len(text) - 1]), k[1::2]))
-        m, c = m + n + 2, c + len(text)
-    return out
+    morph = np.where(found, lk.trigram_values[found], lk.backed_off[context])
+    ids = lk.char_ids[np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), "<u4")]
+    chars = lk.char_values[lk.char_pairs[ids[:-1] * (lk.chars + 1) + ids[1:]]]
+    return keyed, morph, found, chars
 
 
 def logprobs(texts: list[str], model: Model) -> list[LogProbs]:
     """Both language models over several texts at once: numpy's per-call cost is paid once, not once a text."""
-    return [lp for lp, _ in _logprobs([(t, analyse(t)) for t in texts], model)]
+    keyed, morph, found, chars = _language_models(texts, [analyse(t) for t in texts], model)
+    morph, found, chars = morph.tolist(), found.tolist(), chars.tolist()
+    out = []
+    m = c = 0
+    for text, k in zip(texts, keyed, strict=True):
+        n = len(k) // 2 + 1
+        out.append(LogProbs(morph[m : m + n], found[m : m + n].count(0), chars[c : c + len(text) - 1]))
+        m, c = m + n + 2, c + len(text)
+    return out
 
 
 def normalise_chars(text: str) -> str:
     return text.translate(_CHAR_CLASSES)
 
 
-def _features(items: list[tuple[str, Analysis]], model: Model) -> list[list[float]]:
-    out = []
-    for (_, a), ((morph, misses, chars), flags) in zip(items, _logprobs(items, model), strict=True):
-        n = max(len(a.keys), 1)
-        chars = chars or [model.prior[1]]
-        s = a.surfaces
-        grams = len(s) - 2
-        # Means are shrunk towards natural text by _PRIOR_WEIGHT pseudo-tokens, so one rare word in a
-        # three-word reply ("うん、行こう") does not make it read as garbage; long garbage still averages low.
-        out.append(
-            [
-                (sum(morph) - morph[-1] + _PRIOR_WEIGHT * model.prior[0]) / (len(morph) - 1 + _PRIOR_WEIGHT),
-                misses / len(morph),
-                morph[-1],
-                (sum(chars) + _PRIOR_WEIGHT * model.prior[1]) / (len(chars) + _PRIOR_WEIGHT),
-                chars.count(model.char_miss) / len(chars),
-                1.0 - len(set(zip(s, s[1:], s[2:], strict=False))) / grams if grams > 2 else 0.0,  # degenerate loops
-                1.0 - len(set(s)) / n,
-                flags.count("u") / n,
-                flags.count("a") / n,
-            ]
-        )
-    return out
+def _labels(lengths: np.ndarray, gap: np.ndarray | int, size: int) -> np.ndarray:
+    """Which text each of `size` values laid out end to end, `gap` apart, belongs to: 2i for text i, odd for gaps."""
+    counts = np.empty(2 * len(lengths), np.int64)
+    counts[0::2], counts[1::2] = lengths, gap
+    return np.repeat(np.arange(len(counts)), counts)[:size]  # the last text has no gap after it
+
+
+def _sums(labels: np.ndarray, values: np.ndarray | None, texts: int) -> np.ndarray:
+    """Each text's sum of `values` (its count of labels if None).
+
+    bincount adds each text's values in order, one at a time, as Python's `sum` does, so the sums are the same
+    floats to the bit (numpy's own `sum` adds pairwise, which rounds differently).
+    """
+    return np.bincount(labels, values, 2 * texts)[0::2]
+
+
+def _feature_matrix(texts: list[str], analyses: list[Analysis], model: Model) -> np.ndarray:
+    """The classifier's inputs, one row per feature in the order of `FEATURES`, one column per text."""
+    if not texts:
+        return np.empty((len(FEATURES), 0))
+    keyed, morph, found, chars = _language_models(texts, analyses, model)
+    morphemes = np.array([len(a.keys) for a in analyses], np.int64)
+    windows = _labels(morphemes + 1, 2, len(morph))
+    total, unseen = _sums(windows, morph, len(texts)), _sums(windows[found == 0], None, len(texts))
+    end = morph[np.cumsum(morphemes + 3) - 3]
+    pairs = np.array(list(map(len, texts)), np.int64) - 1
+    at = _labels(np.maximum(pairs, 0), pairs >= 0, len(chars))
+    char_total, char_misses = _sums(at, chars, len(texts)), _sums(at[chars == model.char_miss], None, len(texts))
+    # A one-character text has no pair: it reads as one pair at the prior's log-prob.
+    none = pairs < 1
+    char_total = np.where(none, model.prior[1], char_total)  # np.where: bincount of nothing is an int array
+    char_misses = np.where(none, model.prior[1] == model.char_miss, char_misses)
+    pairs = np.where(none, 1, pairs)
+    stats = np.array(
+        [
+            (len(set(zip(s, s[1:], s[2:], strict=False))), len(set(s)), k.count("u"), k.count("a"))
+            for (s, _), k in zip(analyses, keyed, strict=True)
+        ],
+        np.int64,
+    ).reshape(-1, 4)
+    grams, n = morphemes - 2, np.maximum(morphemes, 1)
+    # Means are shrunk towards natural text by _PRIOR_WEIGHT pseudo-tokens, so one rare word in a three-word reply
+    # ("うん、行こう") does not make it read as garbage; long garbage still averages low.
+    return np.array(
+        [
+            (total - end + _PRIOR_WEIGHT * model.prior[0]) / (morphemes + _PRIOR_WEIGHT),
+            unseen / (morphemes + 1),
+            end,
+            (char_total + _PRIOR_WEIGHT * model.prior[1]) / (pairs + _PRIOR_WEIGHT),
+            char_misses / pairs,
+            np.where(grams > 2, 1.0 - stats[:, 0] / np.maximum(grams, 3), 0.0),  # degenerate loops
+            1.0 - stats[:, 1] / n,
+            stats[:, 2] / n,
+            stats[:, 3] / n,
+        ]
+    )
 
 
 def features(texts: list[str], model: Model | None = None) -> list[list[float]]:
     """The fluency classifier's inputs for each text, in the order of `FEATURES`."""
-    return _features([(t, analyse(t)) for t in texts], model or _model())
+    return _feature_matrix(texts, [analyse(t) for t in texts], model or _model()).T.tolist()
 
 
 def naturalness(texts: list[str]) -> list[float]:
     """Probability that each text is natural Japanese rather than a degenerate or corrupted generation."""
     texts = [strip_artefacts(t) for t in texts]  # tweet artefacts are contamination's finding; fluency judges language
+    kept = [t for t in texts if t.strip()]
     model = _model()
-    inputs = iter(_features([(t, analyse(t)) for t in texts if t.strip()], model))
+    x = _feature_matrix(kept, [analyse(t) for t in kept], model)
+    # cumsum adds one feature at a time, in order, as Python's `sum` does (numpy's `sum` adds pairwise)
+    logits = iter((model.bias + np.cumsum(np.array(model.weights)[:, None] * x, axis=0)[-1]).tolist())
     out = []
     for text in texts:
-        z = model.bias + sum(map(float.__mul__, model.weights, next(inputs))) if text.strip() else -math.inf
-        out.append(1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0)
+        logit = next(logits) if text.strip() else -math.inf
+        out.append(
+            1.0 / (1.0 + math.exp(-logit)) if logit > -30 else 0.0
+        )  # math.exp: numpy's may differ in the last bit
+    return out
+
+
+def scores(conversations: Sequence[Conversation]) -> list[Score]:
+    """`fluency` of each conversation, all turns of all of them scored in one pass."""
+    per_turn = iter(naturalness([turn.text for c in conversations for turn in c.turns]))
+    out = []
+    for c in conversations:
+        values = [next(per_turn) for _ in c.turns]
+        if not values:
+            out.append(Score(0.0, {"turns": [], "worst_turn": None}))
+            continue
+        worst = min(range(len(values)), key=values.__getitem__)
+        out.append(Score(sum(values) / len(values), {"turns": [round(v, 4) for v in values], "worst_turn": worst}))
     return out
 
 
 # Artefact stripping lives in contamination.py, so its source is part of this rubric's version too.
-@rubric(higher_is_better=True, data_files=(MECABRC, MODEL, DATA.parent / "contamination.py"))
+@rubric(higher_is_better=True, data_files=(MECABRC, MODEL, DATA.parent / "contamination.py"), many=scores)
 def fluency(conversation: Conversation) -> Score:
     """Naturalness of the turns' Japanese, mean over turns; higher = more natural (0 = garbage or empty)."""
-    per_turn = naturalness([turn.text for turn in conversation.turns])
-    if not per_turn:
-        return Score(0.0, {"turns": [], "worst_turn": None})
-    worst = min(range(len(per_turn)), key=per_turn.__getitem__)
-    return Score(sum(per_turn) / len(per_turn), {"turns": [round(v, 4) for v in per_turn], "worst_turn": worst})
+    return scores([conversation])[0]

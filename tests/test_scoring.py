@@ -6,6 +6,7 @@ import pytest
 
 from harness import scoring
 from harness.errors import UserError
+from harness.records import Conversation
 
 
 def run(tmp_path, lines: list[str], *extra: str) -> tuple[int, list[dict]]:
@@ -63,3 +64,16 @@ def test_missing_input_is_a_user_error(tmp_path):
     scoring.add_arguments(parser)
     with pytest.raises(UserError, match="no such file"):
         scoring.run(parser.parse_args([str(tmp_path / "missing.jsonl")]))
+
+
+def test_lines_scored_in_batches_equal_each_conversation_scored_alone(tmp_path, monkeypatch):
+    from rubrics import REGISTRY
+
+    texts = ["Public LBでシェイクダウンした #kaggle", "", "う", "週末は温泉に行った", "CVとLBが合わない @kaggle"]
+    monkeypatch.setattr(scoring, "BATCH", 2)
+    _, rows = run(tmp_path, [json.dumps({"id": i, "text": t}, ensure_ascii=False) for i, t in enumerate(texts)])
+    assert [r["id"] for r in rows] == list(range(len(texts)))
+    for row, text in zip(rows, texts, strict=True):
+        alone = {name: r(Conversation.from_text(text)) for name, r in REGISTRY.items()}
+        assert row["scores"] == {name: s.value for name, s in alone.items()}
+        assert row["evidence"] == {name: dict(s.evidence) for name, s in alone.items()}

@@ -2,6 +2,7 @@ import pytest
 
 from harness.records import Conversation, Turn
 from rubrics import fluency
+from rubrics.fluency import _model, analyse, features, logprobs
 
 
 def value(text: str) -> float:
@@ -65,3 +66,27 @@ def test_a_turn_scores_the_same_whatever_turns_surround_it():
     turns = ["", "う", NATURAL[2], "#kaggle https://t.co/x", CORRUPTED[4][1], "絵文字😇と\u3000全角空白", NATURAL[0]]
     score = fluency(Conversation(tuple(Turn("AB"[i % 2], t) for i, t in enumerate(turns))))
     assert score.evidence["turns"] == [round(value(t), 4) for t in turns]
+
+
+def reference_features(text: str) -> list[float]:
+    """The features as defined text by text in plain Python, which the batch path computes for all texts at once."""
+    model = _model()
+    (morph, unseen, chars), a = logprobs([text], model)[0], analyse(text)
+    n, chars, s = max(len(a.keys), 1), chars or [model.prior[1]], a.surfaces
+    flags = [model.codes[k][1] for k in a.keys]
+    return [
+        (sum(morph) - morph[-1] + 3 * model.prior[0]) / (len(morph) - 1 + 3),
+        unseen / len(morph),
+        morph[-1],
+        (sum(chars) + 3 * model.prior[1]) / (len(chars) + 3),
+        chars.count(model.char_miss) / len(chars),
+        1.0 - len(set(zip(s, s[1:], s[2:], strict=False))) / (len(s) - 2) if len(s) > 4 else 0.0,
+        1.0 - len(set(s)) / n,
+        flags.count("u") / n,
+        flags.count("a") / n,
+    ]
+
+
+def test_batch_features_equal_the_per_text_definition_to_the_bit():
+    texts = [*NATURAL, *(t for _, t in CORRUPTED), "う", "。", "ＡＢＣ１２３と😇", "草" * 300, "まぁ\u3000いいか"]
+    assert features(texts) == [reference_features(t) for t in texts]

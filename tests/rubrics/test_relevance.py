@@ -1,7 +1,8 @@
 import pytest
 
-from harness.records import Conversation
+from harness.records import Conversation, Turn
 from rubrics import relevance
+from rubrics.relevance import _known, _model, text_features
 
 
 def value(text: str) -> float:
@@ -56,3 +57,21 @@ def test_evidence_names_the_kaggle_cues():
     evidence = relevance(Conversation.from_text("LBとCVの差が大きくてシェイクが怖い")).evidence
     assert evidence["kaggle"] > 0.5
     assert {"lb", "cv"} & set(evidence["kaggle_cues"])
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        KAGGLE,
+        ML + UNRELATED,
+        ["新しいノートパソコンで銅メダル"],  # a lemma with a space: "パソコン-personal computer"
+        ["", "。", "LB"],
+        [],
+    ],
+)
+def test_the_batch_path_finds_exactly_the_text_features_the_model_weighs(texts):
+    model = _model()
+    conversation = Conversation(tuple(Turn("AB"[i % 2], t) for i, t in enumerate(texts)))
+    batch = [Conversation.from_text("LBが怖い"), conversation, Conversation.from_text("CVを信じろ")]
+    which, found = _known(batch, model)
+    assert [model.features[f] for f in found[which == 1]] == sorted(text_features(texts) & set(model.features))
