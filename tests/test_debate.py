@@ -124,3 +124,49 @@ def test_a_small_model_generates_on_one_thread_and_the_setting_is_restored(model
     assert torch.get_num_threads() == before
     with torch.no_grad(), generation_threads(model):
         assert batched == _reference(model, tokenizer, GenerationSpec(max_new_tokens=24))
+
+
+@pytest.fixture(scope="module")
+def adapted_model_and_tokenizer(model_and_tokenizer):
+    """The embedded model with LoRA on all four linears, its B matrices made non-zero as after some training."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = model_and_tokenizer
+    targets = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
+    adapted = get_peft_model(copy.deepcopy(model), LoraConfig(r=8, lora_alpha=16, target_modules=targets))
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for name, parameter in adapted.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.02)
+    adapted.eval()
+    return adapted, tokenizer
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_a_trained_adapter_says_what_the_stock_pipeline_says(adapted_model_and_tokenizer, monkeypatch, fold) -> None:
+    import torch
+
+    model, tokenizer = adapted_model_and_tokenizer
+    if not fold:  # as when the folded copies would not fit in free memory
+        monkeypatch.setattr(generation, "_fits", lambda model, parameters: False)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    spec = GenerationSpec(max_new_tokens=24)
+    with torch.no_grad():
+        harness_says, _ = hold_debates(build_chain(model, tokenizer, spec), SCENARIOS)
+        assert harness_says == _reference(model, tokenizer, spec)
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters()), "training weights untouched"
+    assert not any("forward" in vars(m) for m in model.modules()), "every layer is back to its own forward"
+
+
+def test_folding_covers_every_lora_linear(adapted_model_and_tokenizer) -> None:
+    from peft.tuners.lora import Linear as LoraLinear
+
+    model, _ = adapted_model_and_tokenizer
+    layers = [m for m in model.modules() if isinstance(m, LoraLinear)]
+    with generation._folded_lora(model.get_base_model()):
+        assert len(layers) == 16 and all("forward" in vars(m) for m in layers)
+    assert not any("forward" in vars(m) for m in layers)
