@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import platform
 import secrets
@@ -235,7 +236,11 @@ def _train(
             if tracker.active:
                 trainer.remove_callback(WandbCallback)
                 trainer.add_callback(guarded_trainer_callback())
-            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            gc.freeze()  # the model, data and libraries live all run: keep the collector from rescanning them
+            try:
+                trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            finally:
+                gc.unfreeze()
         if stop.requested:
             status = "interrupted"
         else:
