@@ -27,7 +27,8 @@ from harness.records import Conversation, Turn
 THREADS = 1
 """Torch threads of the gate's fine-tune: bit-identical results need a fixed count; one thread is not slowed ~10x
 when another process holds the second core."""
-_TRAINING_CODE = ("train.py", "evaluation.py", "debate.py", "model.py", "data.py", "callback.py", "embedded.py")
+_TRAINING_CODE = ("train.py", "evaluation.py", "debate.py", "generation.py", "model.py", "data.py", "callback.py",
+                  "embedded.py")  # fmt: skip
 _HERE = Path(__file__).parent
 _memo: dict[str, list[dict[str, Any]]] = {}
 
@@ -121,11 +122,10 @@ def train_and_debate(experiment: Experiment, experiment_file: Path, texts: list[
 
 def score(conversations: list[dict[str, Any]], experiment: Experiment) -> dict[tuple[int, str], dict[str, float]]:
     """Every conversation (re)scored with the experiment's current rubrics, keyed by (step, scenario)."""
-    out = {}
-    for c in conversations:
-        conversation = Conversation(tuple(Turn(t["speaker"], t["text"]) for t in c["turns"]), c["scenario"], c["topic"])
-        out[(c["step"], c["scenario"])] = {r.name: r(conversation).value for r in experiment.rubrics}
-    return out
+    parsed = [Conversation(tuple(Turn(t["speaker"], t["text"]) for t in c["turns"]), c["scenario"], c["topic"])
+              for c in conversations]  # fmt: skip
+    values = {r.name: [s.value for s in r.many(parsed)] for r in experiment.rubrics}
+    return {(c["step"], c["scenario"]): {name: v[i] for name, v in values.items()} for i, c in enumerate(conversations)}
 
 
 def data_level(side: Side, experiment: Experiment) -> dict[str, float]:
