@@ -99,9 +99,10 @@ def _folded_lora(model: Any) -> Iterator[None]:
     """Within this block each LoRA linear runs as one matrix product with W + BA·scale, a new tensor.
 
     peft computes a LoRA linear as three products plus a scale and a sum; on a small model those extra calls are a
-    sixth of a decode step. The training weights are not touched (the folded copies are dropped afterwards), and
-    the folding is skipped where the copies would not fit comfortably in free memory, or for layer kinds other than
-    plain LoRA (DoRA, merged or disabled adapters).
+    sixth of a decode step. The training weights are not touched (the folded copies are dropped afterwards). The
+    folding is skipped where the copies would not fit comfortably in free memory, for half-precision weights (bf16
+    would round much of a small update BA away when added to W), and for layer kinds other than plain LoRA (DoRA,
+    merged or disabled adapters).
     """
     import torch.nn.functional as F
     from peft.tuners.lora import Linear as LoraLinear
@@ -111,7 +112,7 @@ def _folded_lora(model: Any) -> Iterator[None]:
         yield
         return
     for layer in layers:
-        weight = layer.base_layer.weight + sum(layer.get_delta_weight(a) for a in layer.active_adapters)
+        weight = layer.base_layer.weight + sum(layer.get_delta_weight(a) for a in _adapters(layer))
         layer.forward = _linear(F.linear, weight, layer.base_layer.bias)
     try:
         yield
@@ -124,10 +125,18 @@ def _linear(linear: Any, weight: Any, bias: Any) -> Any:
     return lambda x, *args, **kwargs: linear(x, weight, bias)
 
 
+def _adapters(layer: Any) -> list[str]:
+    """The active adapters this layer carries (peft's forward skips the others too)."""
+    return [a for a in layer.active_adapters if a in layer.lora_A]
+
+
 def _foldable(layer: Any) -> bool:
-    active = [a for a in layer.active_adapters if a in layer.lora_A]
+    import torch
+
+    active = _adapters(layer)
     return (
         bool(active)
+        and layer.base_layer.weight.dtype == torch.float32
         and not layer.merged
         and not layer.disable_adapters
         and not any(layer.use_dora.get(a) for a in active)

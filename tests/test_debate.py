@@ -170,3 +170,14 @@ def test_folding_covers_every_lora_linear(adapted_model_and_tokenizer) -> None:
     with generation._folded_lora(model.get_base_model()):
         assert len(layers) == 16 and all("forward" in vars(m) for m in layers)
     assert not any("forward" in vars(m) for m in layers)
+
+
+def test_half_precision_adapters_are_not_folded(adapted_model_and_tokenizer) -> None:
+    import copy
+
+    import torch
+
+    model, _ = adapted_model_and_tokenizer
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    with generation._folded_lora(half.get_base_model()):
+        assert not any("forward" in vars(m) for m in half.modules()), "bf16 would round BA away: keep peft's path"
