@@ -157,16 +157,6 @@ def _fits(model: Any, parameters: int) -> bool:
     return size < free / 4
 
 
-def _new_cache() -> Any:
-    from transformers import DynamicCache
-
-    return DynamicCache()
-
-
-def _layers(cache: Any) -> list[Any]:
-    return list(cache.layers)
-
-
 def _assemble(reused: list[tuple[_Held | None, int]], chunks: list[list[int]], pad_id: int) -> tuple[Any, ...]:
     """The batch's cache, attention mask, new input ids and their positions.
 
@@ -174,10 +164,11 @@ def _assemble(reused: list[tuple[_Held | None, int]], chunks: list[list[int]], p
     new tokens right-aligned in the input; the mask hides the padding and positions count unmasked tokens only.
     """
     import torch
+    from transformers import DynamicCache
 
     rows, cached = len(chunks), max(length for _, length in reused)
     width = max(map(len, chunks))
-    cache = _new_cache()
+    cache = DynamicCache()
     if cached:
         sample = next(held for held, length in reused if length)
         for index, (keys, _) in enumerate(sample.layers):
@@ -206,6 +197,7 @@ class _Batch:
         self.model, self.cache, self.mask, self.ids = model, cache, mask, ids
         self.rows = list(range(len(ids)))  # index into the call's prompts for each live row
         self.cache_arg = "cache" if "cache" in _forward_parameters(model) else "past_key_values"
+        self.dtype = next(model.parameters()).dtype
 
     def forward(self, input_ids: Any, positions: Any, mask: Any = None) -> Any:
         mask = self.mask.to(self.model.device) if mask is None else mask
@@ -219,9 +211,9 @@ class _Batch:
         (0 where a row may look, the dtype's minimum where not); passed ready-made, it skips the mask builder."""
         import torch
 
-        dtype = next(self.model.parameters()).dtype
         visible = self.mask.to(self.model.device, torch.bool)[:, None, None, :]
-        return torch.zeros((), dtype=dtype, device=visible.device).masked_fill(~visible, torch.finfo(dtype).min)
+        zero = torch.zeros((), dtype=self.dtype, device=visible.device)
+        return zero.masked_fill(~visible, torch.finfo(self.dtype).min)
 
     def step(self, tokens: Any) -> Any:
         """Feed each live row's new token and return the next logits."""
@@ -232,28 +224,30 @@ class _Batch:
         self.mask = torch.cat([self.mask, self.mask.new_ones(len(self.rows), 1)], dim=1)
         return self.forward(tokens[:, None], self.mask.sum(1, keepdim=True) - 1, self._decode_mask())
 
-    def retire(self, finished: list[int], store: KVStore | None) -> None:
-        """Drop finished rows (positions in the live batch), keeping their states in `store` for the next turn."""
+    def retire(self, finished: list[int], store: KVStore | None) -> list[int]:
+        """Drop finished rows (positions in the live batch), keeping their states in `store` for the next turn;
+        returns the positions of the rows kept."""
         import torch
 
         if store is not None:
             for row in finished:
                 columns = self.mask[row].nonzero().squeeze(1).to(self.model.device)
                 layers = [(layer.keys[row : row + 1, :, columns], layer.values[row : row + 1, :, columns])
-                          for layer in _layers(self.cache)]  # fmt: skip
+                          for layer in self.cache.layers]  # fmt: skip
                 store.held.append(_Held(self.ids[row], layers))
         keep = [row for row in range(len(self.rows)) if row not in finished]
         self.rows = [self.rows[row] for row in keep]
         self.ids = [self.ids[row] for row in keep]
         if not keep:
-            return
+            return keep
         index = torch.tensor(keep)
         start = int(self.mask[index].any(0).nonzero()[0])  # leading columns no remaining row reads: cut them
         self.mask = self.mask[index, start:]
         device_index = index.to(self.model.device)
-        for layer in _layers(self.cache):
+        for layer in self.cache.layers:
             layer.keys = layer.keys.index_select(0, device_index)[:, :, start:]
             layer.values = layer.values.index_select(0, device_index)[:, :, start:]
+        return keep
 
 
 _PARAMETERS: dict[type, frozenset[str]] = {}
@@ -306,9 +300,9 @@ def _generate(model: Any, tokenizer: Any, prompts: Sequence[str], generation: Ge
             if token in stops or step == generation.max_new_tokens - 1:
                 finished.append(row)
         if finished:
-            batch.retire(finished, store)
-            if not batch.rows:
+            kept = batch.retire(finished, store)
+            if not kept:
                 break
-            tokens = tokens[[row for row in range(len(tokens)) if row not in finished]]
+            tokens = tokens[kept]
         logits = batch.step(tokens)
     return [tokenizer.decode(answer, skip_special_tokens=True) for answer in answers]
