@@ -19,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.records import Conversation, Turn
 from harness.scoring import BATCH
 from rubrics import contamination, fluency, relevance
 from rubrics.contamination import strip_artefacts
 from rubrics.fluency import analyse
+from rubrics.records import Conversation, Turn
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 2000.0

@@ -12,8 +12,8 @@ from harness.experiment import (
     Scenario,
     TrainingSpec,
 )
-from harness.records import Conversation, Score, Turn
 from harness.runs import load_run
+from rubrics.records import Conversation, Score, Turn
 
 __all__ = [
     "EMBEDDED",

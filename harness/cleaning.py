@@ -19,20 +19,16 @@ from hojichar import Compose, Document, Filter
 from hojichar.filters.deduplication import GenerateDedupLSH, InlineDeduplicator
 from hojichar.filters.document_filters import AcceptJapanese, DocumentLengthFilter
 
+from rubrics.contamination import find_artefacts
+
 Rule = Filter
 Example = tuple[str, str | None]
 
 
-def _artefacts(text: str) -> list[dict[str, int | str]]:
-    """The contamination rubric's artefact spans: cleaning removes exactly what the gate measures (one detector)."""
-    from rubrics.contamination import find_artefacts  # here, not on top: rubrics import harness.records
-
-    return find_artefacts(text)
-
-
 def _cut(text: str, kinds: set[str]) -> str:
-    """The text without the artefacts of `kinds`."""
-    for span in reversed(_artefacts(text)):
+    """The text without the artefacts of `kinds`: the contamination rubric's own spans, so cleaning removes exactly
+    what the gate measures (one detector)."""
+    for span in reversed(find_artefacts(text)):
         if span["kind"] in kinds:
             text = text[: int(span["start"])] + text[int(span["end"]) :]
     return text
@@ -99,7 +95,7 @@ class Unhashtag(Filter):
 
     def apply(self, document: Document) -> Document:
         text = document.text
-        tags = [s for s in _artefacts(text) if s["kind"] == "hashtag"]
+        tags = [s for s in find_artefacts(text) if s["kind"] == "hashtag"]
         for span in reversed(tags):
             start, end = int(span["start"]), int(span["end"])
             trailing = not text[end:].strip()

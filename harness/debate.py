@@ -16,7 +16,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from harness.experiment import GenerationSpec, Scenario
 from harness.generation import generate, reuse_kv
-from harness.records import Conversation, Turn
+from rubrics.records import Conversation, Turn
 
 PROMPT = PromptTemplate.from_template("テーマ「{topic}」について、{cast}が議論する。\n{history}{speaker}：")
 

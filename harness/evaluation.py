@@ -10,10 +10,10 @@ from typing import Any
 
 from harness.debate import build_chain, generation_threads, hold_debates
 from harness.experiment import Experiment
-from harness.records import Conversation
 from harness.runlog import RunLog
 from harness.tracking import Tracker
 from rubrics import Rubric
+from rubrics.records import Conversation
 
 
 def score(conversations: Sequence[Conversation], rubrics: Sequence[Rubric]) -> list[tuple[dict[str, Any], ...]]:

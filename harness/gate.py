@@ -22,7 +22,7 @@ from harness.errors import UserError
 from harness.experiment import Experiment, GateSpec
 from harness.gate_stats import compare_rubric, markdown
 from harness.load import load_experiment
-from harness.records import Conversation, Turn
+from rubrics.records import Conversation, Turn
 
 THREADS = 1
 """Torch threads of the gate's fine-tune: bit-identical results need a fixed count; one thread is not slowed ~10x

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.errors import UserError
-from harness.records import Conversation, Turn
+from rubrics.records import Conversation, Turn
 
 BATCH = 1000  # conversations scored at once: numpy's per-call cost is spread thin, and memory stays small
 _SHAPE = 'expected {"id": ..., "text": "..."} or {"id": ..., "turns": [{"speaker": "...", "text": "..."}, ...]}'

@@ -7,13 +7,11 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # importing harness here would cycle: harness/__init__ -> harness.experiment -> rubrics
-    from harness.records import Conversation, Score
+from rubrics.records import Conversation, Score
 
-RubricFn = Callable[["Conversation"], "Score"]
-ManyFn = Callable[[Sequence["Conversation"]], list["Score"]]
+RubricFn = Callable[[Conversation], Score]
+ManyFn = Callable[[Sequence[Conversation]], list[Score]]
 REGISTRY: dict[str, Rubric] = {}
 
 
@@ -55,6 +53,11 @@ def rubric(
 
     def register(fn: RubricFn) -> Rubric:
         r = Rubric(fn.__name__, fn, higher_is_better, tuple(data_files), many)
+        old = REGISTRY.get(r.name)
+        # The same function registered again (its module re-executed, e.g. an experiment file loaded twice) replaces
+        # itself; another function under a taken name would silently change what a column, a key and a gate mean.
+        if old is not None and (old.fn.__module__, old.fn.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ValueError(f"rubric name {r.name!r} is taken by {old.fn.__module__}.{old.fn.__qualname__}")
         REGISTRY[r.name] = r
         return r
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import re
 
-from harness.records import Conversation, Score
 from rubrics._registry import rubric
+from rubrics.records import Conversation, Score
 
 # Top-level domains a schemeless link may end in without a path. Country codes need a path (`t.co/x`, `bit.ly/x`)
 # or `www.`, as in twitter-text, so file names like `model.py` or `train.csv` stay plain text.

@@ -14,9 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from harness.records import Conversation, Score
 from rubrics._registry import rubric
 from rubrics.contamination import strip_artefacts
+from rubrics.records import Conversation, Score
 
 DATA = Path(__file__).parent / "data"
 MECABRC = DATA / "mecabrc"

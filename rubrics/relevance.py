@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from harness.records import Conversation, Score
 from rubrics._registry import rubric
 from rubrics.fluency import _LEMMA, DATA, MECABRC, _Memo, analyse
+from rubrics.records import Conversation, Score
 
 MODEL = DATA / "relevance.json"
 CLASSES = ("kaggle", "ml", "other")

@@ -14,8 +14,8 @@ from pathlib import Path
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from harness.records import Conversation, Turn
 from rubrics import contamination, fluency, relevance
+from rubrics.records import Conversation, Turn
 
 DEFAULT = Path(__file__).resolve().parent.parent / "data" / "validation"
 

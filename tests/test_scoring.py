@@ -6,7 +6,7 @@ import pytest
 
 from harness import scoring
 from harness.errors import UserError
-from harness.records import Conversation
+from rubrics.records import Conversation
 
 
 def run(tmp_path, lines: list[str], *extra: str) -> tuple[int, list[dict]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.records import Conversation, Turn
 from rubrics import REGISTRY
+from rubrics.records import Conversation, Turn
 
 NASTY = [
     "<script>alert('LB')</script> #kaggle",

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from harness.records import Conversation, Turn
 from rubrics import contamination
 from rubrics.contamination import find_artefacts, strip_artefacts
+from rubrics.records import Conversation, Turn
 
 ARTEFACTS = [
     ("今日から新しいコンペに参加します #Kaggle", [("hashtag", "#Kaggle")]),

@@ -1,8 +1,8 @@
 import pytest
 
-from harness.records import Conversation, Turn
 from rubrics import fluency
 from rubrics.fluency import _model, analyse, features, logprobs
+from rubrics.records import Conversation, Turn
 
 
 def value(text: str) -> float:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.records import Conversation, Score, Turn
 from rubrics import REGISTRY, Rubric
+from rubrics.records import Conversation, Score, Turn
 from rubrics.validate import DEFAULT, load
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -56,3 +56,14 @@ def test_a_rubric_without_a_batch_path_scores_a_batch_one_at_a_time():
 
     r = Rubric("turns", turns, higher_is_better=True)
     assert [s.value for s in r.many([Conversation(()), *EDGE[4:6]])] == [0.0, 0.2, 0.3]
+
+
+def test_a_second_rubric_under_a_taken_name_is_an_error():
+    from rubrics import rubric
+
+    def fluency(conversation: Conversation) -> Score:
+        return Score(1.0)
+
+    with pytest.raises(ValueError, match=r"rubric name 'fluency' is taken by rubrics\.fluency\.fluency"):
+        rubric(higher_is_better=True)(fluency)
+    assert REGISTRY["fluency"].fn.__module__ == "rubrics.fluency"

@@ -1,7 +1,7 @@
 import pytest
 
-from harness.records import Conversation, Turn
 from rubrics import relevance
+from rubrics.records import Conversation, Turn
 from rubrics.relevance import _known, _model, text_features
 
 

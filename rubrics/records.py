@@ -1,4 +1,4 @@
-"""Plain frozen records shared by the chain, the rubrics and the run log: no torch, no wandb."""
+"""The records a rubric scores (Turn, Conversation, Score): plain frozen dataclasses, no torch, no wandb."""
 
 from __future__ import annotations
 
