@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import math
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
+from rubrics._morph import CLASS, DATA, FLAG, MECABRC, Analysis, Memo, analyse
 from rubrics._registry import rubric
 from rubrics.contamination import strip_artefacts
 from rubrics.records import Conversation, Score
 
-DATA = Path(__file__).parent / "data"
-MECABRC = DATA / "mecabrc"
 MODEL = DATA / "fluency.json"
 
-# Closed-class words keep their lemma in the language model; open-class words collapse to their part of speech.
-_LEXICAL_POS = frozenset({"助詞", "助動詞", "補助記号", "接尾辞", "代名詞", "連体詞", "接続詞", "感動詞", "記号"})
-_CONJUGATING_POS = frozenset({"動詞", "形容詞"})
 # The character model reads fullwidth forms as ASCII, every Latin letter as `a`, every digit as `0` and every
 # symbol but sentence punctuation as `※`, so that jargon (Kaggle, LightGBM, EDA), numbers, emoji and （笑） cost
 # what an ordinary word costs.
@@ -44,102 +38,6 @@ def _char_class(c: str) -> str:
 _CHAR_CLASSES = {c: k for c in range(0x21, 0x20000) if (k := _char_class(chr(c))) != chr(c)} | {0x3000: " "}
 _PRIOR_WEIGHT = 3
 FEATURES = ("morph_mean", "morph_unseen", "end", "char_mean", "char_unseen", "repeat", "types", "unknown", "archaic")
-
-
-class _Memo(dict):
-    """A dict that computes and keeps what it lacks, so a per-morpheme mapping runs as one C-level `map`."""
-
-    def __init__(self, compute: Callable[[str], object]) -> None:
-        super().__init__()
-        self.compute = compute
-
-    def __missing__(self, key: str) -> object:
-        if len(self) > 500_000:  # unknown words are part of their key; keep a long run's memory bounded
-            self.clear()
-        value = self[key] = self.compute(key)
-        return value
-
-
-def _script(surface: str) -> str:
-    c = surface[0]
-    if c.isascii() or unicodedata.category(c)[0] in "NPSZ" or "\uff01" <= c <= "\uff5e":
-        return "latin" if c.isalpha() or "\uff21" <= c <= "\uff5a" else "symbol"
-    if "\u3040" <= c <= "\u309f":
-        return "hiragana"
-    if "\u30a0" <= c <= "\u30ff":
-        return "katakana"
-    return "kanji" if "\u4e00" <= c <= "\u9fff" else "other"
-
-
-def _unit(key: str) -> tuple[str, str]:
-    """A MeCab key's language-model class and its content lemma ("" for closed-class words)."""
-    if key.startswith("?"):  # unknown: Latin words and numbers read as nouns, anything else stays suspicious
-        script = _script(key[1:])
-        lemma = unicodedata.normalize("NFKC", key[1:]).lower()
-        return ("名詞-普通名詞" if script in ("latin", "symbol") else "UNK-" + script), lemma
-    pos1, pos2, kind, form, lemma = key.split(",", 4)
-    if pos1 in _LEXICAL_POS:
-        return lemma, ""
-    if pos1 in _CONJUGATING_POS:  # classical conjugations: what random kana parses into, never modern text
-        return pos1 + form.partition("-")[0] + ("文語" if kind.startswith("文語") else ""), lemma
-    return f"{pos1}-{pos2}", lemma
-
-
-def _key(feature: str) -> str:
-    """MeCab's feature CSV as the key "pos1,pos2,cType,cForm,lemma" ("*" left empty); unknown words keep "?surface".
-
-    MeCab prints the whole feature (`%H`) and Python picks the fields, once per distinct feature: MeCab's own field
-    picking (`%f[i]`) copies each morpheme's feature into an 8 KiB buffer first: a fifth of MeCab's time in a profile.
-    """
-    if feature.startswith("?"):
-        return feature
-    fields = next(csv.reader([feature])) if '"' in feature else feature.split(",")
-    return ",".join("" if f == "*" else f for f in (fields[0], fields[1], fields[4], fields[5], fields[7]))
-
-
-# One shared key object per distinct feature: the per-morpheme lookups below then skip hashing and comparing text.
-_KEY = _Memo(_key)
-_CLASS = _Memo(lambda key: _unit(key)[0])
-_LEMMA = _Memo(lambda key: _unit(key)[1])
-# "u" for an unknown non-Latin word, "a" for a classical conjugation, counted per text as one string each.
-_FLAG = _Memo(lambda cls: "u" if cls.startswith("UNK-") else "a" if cls.endswith("文語") else "")
-
-
-class Analysis(NamedTuple):
-    """One text parsed once by MeCab and shared by every rubric."""
-
-    surfaces: tuple[str, ...]
-    keys: tuple[str, ...]  # MeCab's "pos1,pos2,cType,cForm,lemma" of each morpheme, "?surface" when unknown
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        """Language-model units: a closed-class lemma or an open-class part of speech."""
-        return tuple(map(_CLASS.__getitem__, self.keys))
-
-    @property
-    def lemmas(self) -> tuple[str, ...]:
-        """Content-word lemmas ("" for closed-class words), unknown words NFKC-lowercased."""
-        return tuple(map(_LEMMA.__getitem__, self.keys))
-
-
-@functools.cache
-def _tagger():  # fugashi ships no type stubs
-    import fugashi
-
-    return fugashi.Tagger(f"-r {MECABRC} -O harness")
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def analyse(text: str) -> Analysis:
-    """Morphemes of one text (cached: the rubrics share one parse per turn)."""
-    try:
-        parts = _tagger().parse(text).split("\n")
-    except UnicodeEncodeError:  # lone surrogates from a broken decode: MeCab reads them as U+FFFD
-        parts = _tagger().parse(text.encode("utf-8", "replace").decode("utf-8")).split("\n")
-    keys = tuple(map(_KEY.__getitem__, parts[1::2]))
-    if keys and keys[-1][-1].isspace():  # a final blank's lemma: the shipped models saw fugashi strip it off the end
-        keys = (*keys[:-1], keys[-1].rstrip())
-    return Analysis(tuple(parts[0 : 2 * len(keys) : 2]), keys)
 
 
 class Lookup(NamedTuple):
@@ -213,7 +111,7 @@ class Model(NamedTuple):
     """The frozen language models over one-character units, and the classifier that weighs their evidence."""
 
     units: dict[str, str]  # morpheme class -> its one-character unit
-    codes: dict[str, str]  # MeCab key -> its unit and its flag (see _FLAG, " " for none), so one lookup a morpheme
+    codes: dict[str, str]  # MeCab key -> its unit and its flag (see FLAG, " " for none), so one lookup a morpheme
     lookup: Lookup  # the unit trigram and character bigram models
     char_miss: float  # log-prob of a character bigram never seen in training
     prior: tuple[float, float]  # mean morpheme and character log-prob of unseen natural text
@@ -225,9 +123,9 @@ class Model(NamedTuple):
         # Common units first, so that the n-gram tables' busy cells sit together in the CPU cache.
         uni = m["morph"]["1"]
         vocab = ["<s>", "</s>", "<unk>", *sorted(m["vocab"], key=lambda u: (-uni.get(u, m["floor"]), u))]
-        units = _Memo(lambda _: "\ue002")
+        units = Memo(lambda _: "\ue002")
         units.update({c: chr(0xE000 + i) for i, c in enumerate(vocab)})
-        codes = _Memo(lambda key: units[_CLASS[key]] + (_FLAG[_CLASS[key]] or " "))
+        codes = Memo(lambda key: units[CLASS[key]] + (FLAG[CLASS[key]] or " "))
         codes.update({pad: units[pad] + " " for pad in ("<s>", "</s>")})
 
         def keyed(table: dict[str, float]) -> dict[str, float]:
@@ -389,7 +287,11 @@ def scores(conversations: Sequence[Conversation]) -> list[Score]:
 
 
 # Artefact stripping lives in contamination.py, so its source is part of this rubric's version too.
-@rubric(higher_is_better=True, data_files=(MECABRC, MODEL, DATA.parent / "contamination.py"), many=scores)
+@rubric(
+    higher_is_better=True,
+    data_files=(MECABRC, MODEL, DATA.parent / "_morph.py", DATA.parent / "contamination.py"),
+    many=scores,
+)
 def fluency(conversation: Conversation) -> Score:
     """Naturalness of the turns' Japanese, mean over turns; higher = more natural (0 = garbage or empty)."""
     return scores([conversation])[0]

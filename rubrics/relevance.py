@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rubrics._morph import DATA, LEMMA, MECABRC, Memo, analyse
 from rubrics._registry import rubric
-from rubrics.fluency import _LEMMA, DATA, MECABRC, _Memo, analyse
 from rubrics.records import Conversation, Score
 
 MODEL = DATA / "relevance.json"
@@ -27,7 +27,7 @@ class _Model(NamedTuple):
     bias: tuple[float, float, float]
     features: tuple[str, ...]  # the features that have weights, sorted
     weights: np.ndarray  # feature index -> its weight for each class
-    words: _Memo  # MeCab key -> its lemma's id: 0 for none (closed-class words), 1 for one in no feature, else 2 up
+    words: Memo  # MeCab key -> its lemma's id: 0 for none (closed-class words), 1 for one in no feature, else 2 up
     unigrams: np.ndarray  # lemma id -> index of the feature that is the lemma alone (-1: none)
     bigrams: np.ndarray  # sorted `first * len(unigrams) + second` of lemma id pairs that are a feature
     bigram_features: np.ndarray  # the index of each of those pairs' feature
@@ -45,7 +45,7 @@ def _model() -> _Model:
     pairs = {(f[:i], f[i + 1 :]): index[f] for f in features for i, c in enumerate(f) if c == " "}
     vocab = sorted({*features, *chain.from_iterable(pairs)} - {""})
     ids = {w: i for i, w in enumerate(vocab, 2)}
-    words = _Memo(lambda key: ids.get(_LEMMA[key], 1) if _LEMMA[key] else 0)
+    words = Memo(lambda key: ids.get(LEMMA[key], 1) if LEMMA[key] else 0)
     unigrams = np.full(len(vocab) + 2, -1)
     unigrams[[ids[f] for f in features]] = range(len(features))
     codes = sorted((ids[a] * len(unigrams) + ids[b], f) for (a, b), f in pairs.items() if a and b)
@@ -139,7 +139,7 @@ def scores(conversations: Sequence[Conversation]) -> list[Score]:
 
 
 # The shared parse lives in fluency.py, so its source is part of this rubric's version too.
-@rubric(higher_is_better=True, data_files=(MECABRC, MODEL, DATA.parent / "fluency.py"), many=scores)
+@rubric(higher_is_better=True, data_files=(MECABRC, MODEL, DATA.parent / "_morph.py"), many=scores)
 def relevance(conversation: Conversation) -> Score:
     """How much the conversation is about Kaggle competitions; higher = more Kaggle (general ML ≈ 0.5, other ≈ 0)."""
     return scores([conversation])[0]
