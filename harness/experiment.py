@@ -246,28 +246,44 @@ class Profile:
 
 @dataclass(frozen=True)
 class GateSpec:
-    """How `harness gate` judges a cleaning change: a short deterministic fine-tune and the tolerated regressions."""
+    """How `harness gate` judges a cleaning change: paired data checks, K short paired fine-tunes, tolerances.
+
+    Every tolerance is how far a measure may move the wrong way; README "Cleaning and the gate" gives the spread of
+    harmless edits and null runs each one was set from."""
 
     tolerances: dict[str, float]
-    """Per rubric: how far its mean may move the wrong way before the gate fails (README: set from measured noise)."""
-    data_tolerances: dict[str, float] = field(default_factory=lambda: {"artefact_rate": 0.01})
-    """Data-level: how far the cleaned corpus' artefact rate (share of documents with an artefact) may rise."""
-    max_steps: int = 80
-    """Optimizer steps of the gate's fine-tune (the cpu profile's schedule otherwise)."""
-    eval_every: int = 20
-    """Evaluation interval of the gate's fine-tune; every conversation after step 0 is one paired sample."""
+    """Generation rubrics (the secondary check, on seed 0's debates): how far each rubric's mean may move."""
+    probe_tolerances: dict[str, float] = field(
+        default_factory=lambda: {"bits_per_char": 0.12, "topic_bits": 0.6, "artefact_mass": 0.002}
+    )
+    """Teacher-forced probes (`harness.gate.probes`): how far the mean per-seed harm may go; others are reported."""
+    data_tolerances: dict[str, float] = field(
+        default_factory=lambda: {
+            **{"artefact_rate": 0.01, "topic_lost": 0.02, "fluency_lost": 0.03, "chars_removed": 0.03},
+            **{"document_loss": 0.1, "char_loss": 0.1, "topic_document_loss": 0.1},
+        }
+    )
+    """Paired data checks (`harness.gate.paired.CHECKS`): the largest tolerated value of each; others are reported."""
+    max_steps: int = 40
+    """Optimizer steps of each of the gate's fine-tunes (the cpu profile's schedule otherwise)."""
+    seeds: int = 4
+    """Most paired seeds per side; the test stops earlier when its answer is already clear."""
+    min_seeds: int = 2
+    """Fewest paired seeds before an early answer."""
     seed: int = 0
-    """Training seed of the gate's fine-tune."""
+    """First training seed; the seeds are seed, seed + 1, ..."""
     resamples: int = 2000
-    """Paired bootstrap resamples for each rubric's interval."""
+    """Paired bootstrap resamples of the generation rubrics' intervals."""
     confidence: float = 0.95
-    """Two-sided confidence of the interval."""
+    """Two-sided confidence of every interval (per-seed t interval of the probes, bootstrap of the rubrics)."""
 
     def __post_init__(self) -> None:
         _check_types(self)
-        _require(len(self.tolerances) > 0, "GateSpec.tolerances must name at least one rubric")
-        _require(all(v >= 0 for v in self.tolerances.values()), "GateSpec.tolerances must be >= 0")
-        _require(self.max_steps > 0 and self.eval_every > 0, "GateSpec.max_steps and eval_every must be positive")
+        tolerances = {**self.tolerances, **self.probe_tolerances, **self.data_tolerances}
+        _require(all(v >= 0 for v in tolerances.values()), "GateSpec tolerances must be >= 0")
+        _require(self.max_steps > 0, "GateSpec.max_steps must be positive")
+        _require(1 < self.min_seeds <= self.seeds, f"GateSpec: need 2 <= min_seeds <= seeds, got {self.min_seeds}, "
+                 f"{self.seeds}")  # fmt: skip
         _require(self.resamples >= 2000, f"GateSpec.resamples must be at least 2000, got {self.resamples}")
         _require(0.5 < self.confidence < 1, f"GateSpec.confidence must be in (0.5, 1), got {self.confidence}")
 

@@ -1,19 +1,16 @@
-"""`harness gate`: does a cleaning change make the trained model worse? Data level, model level, one verdict."""
+"""`harness gate`: does a cleaning change make the data or the trained model worse? Paired checks, one verdict."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +18,32 @@ from harness.cleaning import as_rules, rule_name
 from harness.errors import UserError
 from harness.experiment import Experiment, GateSpec
 from harness.gate_stats import compare_rubric, markdown
+from harness.gating import paired, probes, seeds
+from harness.gating.finetune import THREADS, fine_tune
 from harness.load import load_experiment
 from rubrics.records import Conversation, Turn
 
-THREADS = 1
-"""Torch threads of the gate's fine-tune: bit-identical results need a fixed count; one thread is not slowed ~10x
-when another process holds the second core."""
-_TRAINING_CODE = ("train.py", "evaluation.py", "debate.py", "generation.py", "model.py", "data.py", "callback.py",
-                  "embedded.py")  # fmt: skip
+BASELINE_VERSION = 2
 _HERE = Path(__file__).parent
-_memo: dict[str, list[dict[str, Any]]] = {}
+_memo: dict[str, dict[str, Any]] = {}
 
 
 @dataclass
 class Side:
-    """One rule set's cleaned corpus and, once trained, its scored conversations."""
+    """One rule set's cleaning of the raw corpus and, once trained, its per-seed probe results."""
 
     label: str
     rules: list[str]
-    texts: list[str]
-    raw_count: int
-    conversations: list[dict[str, Any]] | None = None
+    raw: list[str]
+    cleaned: list[str | None]
+    """Each raw document's cleaned text, None where a rule dropped it."""
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Seed -> {"probes": {...}, "conversations": [...] or None} (a blessed baseline's, or trained here)."""
     train_key: str | None = None
+
+    def documents(self) -> list[tuple[str, str]]:
+        """(stable key, cleaned text) of each kept document, in raw order."""
+        return [(k, t) for k, t in zip(paired.keys(self.raw), self.cleaned, strict=True) if t is not None]
 
 
 def _sha(value: Any) -> str:
@@ -53,138 +54,135 @@ def _sha(value: Any) -> str:
 def gate_spec(experiment: Experiment) -> GateSpec:
     if experiment.gate is None:
         raise UserError(f"experiment {experiment.name!r} declares no gate (Experiment.gate = GateSpec(...))")
-    return experiment.gate
+    gate = experiment.gate
+    for name, known in (("probe_tolerances", probes.HIGHER_IS_BETTER), ("data_tolerances", paired.CHECKS)):
+        if unknown := sorted(set(getattr(gate, name)) - set(known)):
+            raise UserError(f"GateSpec.{name}: {unknown} are not gate measures; known: {', '.join(known)}")
+    return gate
 
 
 def gate_experiment(experiment: Experiment) -> Experiment:
-    """The cpu profile with the gate's short schedule; checkpoints only at the end."""
+    """The cpu profile with the gate's short schedule."""
     gate, cpu = gate_spec(experiment), experiment.for_profile("cpu")
-    training = dataclasses.replace(cpu.training, max_steps=gate.max_steps, seed=gate.seed, save_steps=gate.max_steps,
+    training = dataclasses.replace(cpu.training, max_steps=gate.max_steps, save_steps=gate.max_steps,
                                    warmup_steps=min(cpu.training.warmup_steps, gate.max_steps))  # fmt: skip
-    return dataclasses.replace(cpu, training=training, eval_every=min(gate.eval_every, gate.max_steps))
+    return dataclasses.replace(cpu, training=training, eval_every=gate.max_steps)
+
+
+def _code_files() -> dict[str, str]:
+    """Every .py file of the harness (whole directories, no hand-kept list) and the probe set's version."""
+    files = sorted(p for p in _HERE.rglob("*.py") if "__pycache__" not in p.parts)
+    return {str(p.relative_to(_HERE)): _sha(p.read_bytes()) for p in files} | {"probes": probes.probe_set().version}
 
 
 def train_key(experiment: Experiment) -> str:
-    """Everything but the data that decides the gate's fine-tune: schedule, model files, training code, versions."""
+    """Everything but the data that decides a gate fine-tune and its probes: schedule, model files, code, versions."""
     from importlib import metadata
 
-    ignored = ("name", "cleaning", "rubrics")  # the data is hashed apart; conversations are rescored by today's rubrics
+    gate = gate_spec(experiment)
+    ignored = ("name", "cleaning", "rubrics", "gate")  # the data is hashed apart; conversations are rescored
     config = {k: v for k, v in gate_experiment(experiment).to_config().items() if k not in ignored}
     model_dir = _HERE / "assets" / "tiny-gpt-neox-japanese"
     files = {p.name: _sha(p.read_bytes()) for p in sorted(model_dir.iterdir()) if p.is_file()}
-    code = {name: _sha((_HERE / name).read_bytes()) for name in _TRAINING_CODE}
     versions = {name: metadata.version(name) for name in ("torch", "transformers", "peft")}
-    return _sha({"config": config, "model": files, "code": code, "versions": versions, "threads": THREADS})
+    return _sha({"config": config, "max_steps": gate.max_steps, "model": files, "code": _code_files(),
+                 "versions": versions, "threads": THREADS})  # fmt: skip
 
 
-@contextlib.contextmanager
-def _quiet_training() -> Iterator[None]:
-    """No W&B run and a fixed thread count while the gate trains; both restored afterwards."""
-    import torch
+def seed_result(
+    experiment: Experiment, side: Side, seed: int, key: str, adapters: Path | None = None
+) -> dict[str, Any]:
+    """Seed `seed`'s probes (and, for the first seed, debates) of `side`: its blessed result, memo, or a fine-tune.
 
-    mode, threads = os.environ.get("WANDB_MODE"), torch.get_num_threads()
-    os.environ["WANDB_MODE"] = "disabled"
-    torch.set_num_threads(THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        if mode is None:
-            os.environ.pop("WANDB_MODE", None)
-        else:
-            os.environ["WANDB_MODE"] = mode
-
-
-def train_and_debate(experiment: Experiment, experiment_file: Path, texts: list[str]) -> list[dict[str, Any]]:
-    """Fine-tune the embedded model on `texts` under the gate's schedule; every conversation after step 0."""
-    from harness.data import Corpus
-    from harness.runlog import RunLog, read_run
-    from harness.train import Plan, _train
-
-    key = _sha([train_key(experiment), texts])
-    if key in _memo:  # identical data and settings train to identical weights: no second run in one process
-        return _memo[key]
-    spec = gate_experiment(experiment)
-    with tempfile.TemporaryDirectory(prefix="harness-gate-") as tmp, _quiet_training():
-        run_dir = Path(tmp) / "run"
-        run_dir.mkdir()
-        runlog = RunLog(run_dir)
-        header = {"run_id": f"gate-{key}", "experiment": spec.to_config(), "profile": "cpu", "argv": sys.argv}
-        runlog.write("header", **header)
-        plan = Plan(spec, experiment_file, "cpu", "harness gate", {}, cuda=False)
-        status = _train(plan, Corpus(experiment_file, texts, [], len(texts), []), run_dir, runlog, header, strict=True)
-        if status != "completed":
-            raise UserError(f"the gate's fine-tune ended {status}")
-        rows = [c for c in read_run(run_dir).conversations() if c["step"] > 0]
-    _memo[key] = [{k: c[k] for k in ("step", "scenario", "topic", "turns")} for c in rows]
-    return _memo[key]
+    `adapters` (calibration only) keeps each trained adapter under a name that hashes the schedule, data and seed
+    but not the code, so new probes re-read old fine-tunes; empty it when the training code changes."""
+    if side.train_key == key and seed in side.results:
+        return side.results[seed]
+    documents = side.documents()
+    memo = _sha([key, documents, seed])
+    if memo not in _memo:
+        first = seed == gate_spec(experiment).seed
+        spec = gate_experiment(experiment)
+        adapter = adapters / f"{_sha([spec.to_config(), documents, seed])}.safetensors" if adapters else None
+        result = fine_tune(spec, documents, seed, debates=first, cache=adapter)
+        _memo[memo] = {"probes": result["probes"], "conversations": result["conversations"]}
+    side.results[seed] = _memo[memo]
+    return _memo[memo]
 
 
-def score(conversations: list[dict[str, Any]], experiment: Experiment) -> dict[tuple[int, str], dict[str, float]]:
-    """Every conversation (re)scored with the experiment's current rubrics, keyed by (step, scenario)."""
-    parsed = [Conversation(tuple(Turn(t["speaker"], t["text"]) for t in c["turns"]), c["scenario"], c["topic"])
-              for c in conversations]  # fmt: skip
-    values = {r.name: [s.value for s in r.many(parsed)] for r in experiment.rubrics}
-    return {(c["step"], c["scenario"]): {name: v[i] for name, v in values.items()} for i, c in enumerate(conversations)}
+def _conversations(rows: list[dict[str, Any]]) -> list[Conversation]:
+    return [Conversation(tuple(Turn(t["speaker"], t["text"]) for t in c["turns"]), c["scenario"], c["topic"])
+            for c in rows]  # fmt: skip
 
 
-def data_level(side: Side, experiment: Experiment) -> dict[str, float]:
-    """The cleaned corpus: documents kept, the share with a tweet artefact, and each rubric's mean over the texts."""
-    from rubrics.contamination import find_artefacts
-
-    docs = [Conversation.from_text(t) for t in side.texts]
-    metrics = {
-        "documents": float(len(side.texts)),
-        "retention": len(side.texts) / side.raw_count,
-        "artefact_rate": sum(bool(find_artefacts(t)) for t in side.texts) / max(len(side.texts), 1),
-    }
-    return metrics | {r.name: statistics.fmean(r(d).value for d in docs) for r in experiment.rubrics}
-
-
-def _data_rows(base: dict[str, float], cand: dict[str, float], experiment: Experiment) -> list[dict[str, Any]]:
-    lower_is_better = {"artefact_rate"} | {r.name for r in experiment.rubrics if not r.higher_is_better}
-    tolerances = gate_spec(experiment).data_tolerances
-    rows = []
-    for metric in base:
-        difference = cand[metric] - base[metric]
-        harm = difference if metric in lower_is_better else -difference
-        verdict = ("fail" if harm > tolerances[metric] else "pass") if metric in tolerances else "info"
-        rows.append({"metric": metric, "baseline": base[metric], "candidate": cand[metric], "difference": difference,
-                     "tolerance": tolerances.get(metric), "verdict": verdict})  # fmt: skip
-    return rows
-
-
-def compare(experiment: Experiment, experiment_file: Path, baseline: Side, candidate: Side) -> dict[str, Any]:
-    """The gate result: data-level rows, model-level rows with paired bootstrap intervals, and the verdict."""
+def generation_rows(experiment: Experiment, base: list[dict[str, Any]], cand: list[dict[str, Any]]) -> list[Any]:
+    """The secondary check: seed 0's debates of both sides scored by today's rubrics, paired by scenario."""
     gate = gate_spec(experiment)
-    key = train_key(experiment)
-    if baseline.conversations is not None and baseline.train_key == key:  # a blessed baseline is a cache entry
-        _memo.setdefault(_sha([key, baseline.texts]), baseline.conversations)
-    for side in (baseline, candidate):
-        if side.conversations is None or side.train_key != key:
-            side.conversations, side.train_key = train_and_debate(experiment, experiment_file, side.texts), key
-    assert baseline.conversations is not None and candidate.conversations is not None
-    base, cand = score(baseline.conversations, experiment), score(candidate.conversations, experiment)
-    paired = sorted(base.keys() & cand.keys())
-    rows = []
-    for r in (r for r in experiment.rubrics if r.name in gate.tolerances):
-        pairs = [(base[k][r.name], cand[k][r.name]) for k in paired]
-        tolerance = gate.tolerances[r.name]
-        rows.append(compare_rubric(r.name, pairs, tolerance, r.higher_is_better, gate.resamples, gate.seed,
-                                   gate.confidence))  # fmt: skip
-    data = _data_rows(data_level(baseline, experiment), data_level(candidate, experiment), experiment)
-    failed = any(r["verdict"] == "fail" for r in rows + data)
-    return {
-        "verdict": "fail" if failed else "pass",
+    scored = []
+    for rows in (base, cand):
+        conversations = _conversations(rows)
+        values = {r.name: [s.value for s in r.many(conversations)] for r in experiment.rubrics}
+        scored.append({c.scenario: {n: v[i] for n, v in values.items()} for i, c in enumerate(conversations)})
+    scenarios = sorted(scored[0].keys() & scored[1].keys())
+    out = []
+    for r in experiment.rubrics:
+        pairs = [(scored[0][s][r.name], scored[1][s][r.name]) for s in scenarios]
+        row = compare_rubric(r.name, pairs, gate.tolerances.get(r.name, 0.0), r.higher_is_better, gate.resamples,
+                             gate.seed, gate.confidence)  # fmt: skip
+        if r.name not in gate.tolerances:
+            row["tolerance"], row["verdict"] = None, "info"
+        out.append(row)
+    return out
+
+
+def aligned(baseline: Side, candidate: Side) -> tuple[list[str | None], list[str | None]]:
+    """The two sides' cleaned texts over the union of their raw documents (a document one side lacks: None)."""
+    base = dict(zip(paired.keys(baseline.raw), baseline.cleaned, strict=True))
+    cand = dict(zip(paired.keys(candidate.raw), candidate.cleaned, strict=True))
+    order = list(dict.fromkeys([*cand, *base]))
+    return [base.get(k) for k in order], [cand.get(k) for k in order]
+
+
+def compare(experiment: Experiment, baseline: Side, candidate: Side, adapters: Path | None = None,
+            model_level_always: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The gate result: paired data checks, then (unless they already failed) the paired-seed probes, one verdict."""
+    gate = gate_spec(experiment)
+    data = paired.rows(paired.measure(*aligned(baseline, candidate)), gate.data_tolerances)
+    result: dict[str, Any] = {
         "experiment": experiment.name,
         "baseline": {"label": baseline.label, "rules": baseline.rules},
         "candidate": {"label": candidate.label, "rules": candidate.rules},
-        "conversations": len(paired),
-        "train_key": key,
         "settings": dataclasses.asdict(gate),
-        "rubrics": rows,
         "data": data,
+        "probes": [],
+        "rubrics": [],
+        "seeds": 0,
+        "model_level": "not run: the data level failed, so no fine-tune was needed",
     }
+    data_failed = any(r["verdict"] == "fail" for r in data)
+    if data_failed and not model_level_always:
+        return {"verdict": "fail", **result}
+    key = train_key(experiment)
+    same = baseline.documents() == candidate.documents()
+    if same and baseline.train_key == key:  # identical data trains identical weights: nothing to train
+        candidate.results, candidate.train_key = dict(baseline.results), key
+    if baseline.train_key != key and baseline.results:
+        print("harness: the baseline was trained under other settings or code; retraining its seeds "
+              "(--update-baseline saves this)", file=sys.stderr, flush=True)  # fmt: skip
+    runs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    rows: list[dict[str, Any]] = []
+    for k, seed in enumerate(range(gate.seed, gate.seed + gate.seeds), 1):
+        runs.append(tuple(seed_result(experiment, s, seed, key, adapters) for s in (baseline, candidate)))  # type: ignore[arg-type]
+        final = k == gate.seeds
+        rows = seeds.rows([b["probes"] for b, _ in runs], [c["probes"] for _, c in runs], gate.probe_tolerances,
+                          probes.HIGHER_IS_BETTER, gate.confidence, final)  # fmt: skip
+        if final or (k >= gate.min_seeds and seeds.decided(rows)):
+            break
+    generation = generation_rows(experiment, runs[0][0]["conversations"], runs[0][1]["conversations"])
+    failed = data_failed or any(r["verdict"] == "fail" for r in [*rows, *generation])
+    model_level = "identical training data: the candidate's fine-tunes are the baseline's" if same else "trained"
+    return result | {"verdict": "fail" if failed else "pass", "probes": rows, "rubrics": generation,
+                     "seeds": len(runs), "model_level": model_level, "train_key": key}  # fmt: skip
 
 
 def _rules_from(reference: str) -> tuple[str, tuple[Any, ...]]:
@@ -210,26 +208,48 @@ def _rules_from(reference: str) -> tuple[str, tuple[Any, ...]]:
     return reference, rules
 
 
-def _side(label: str, experiment: Experiment, experiment_file: Path, rules: tuple[Any, ...]) -> Side:
-    from harness.data import load_corpus
+def raw_texts(experiment: Experiment, experiment_file: Path) -> list[str]:
+    from harness.data import read_texts, resolve_data_path
 
-    corpus = load_corpus(experiment.data, rules, experiment_file)
-    return Side(label, [rule_name(r) for r in rules], corpus.texts, corpus.raw_count)
+    return read_texts(experiment.data, resolve_data_path(experiment.data, experiment_file))[0]
 
 
-_AT_REVISION = """import json, sys
+def side(label: str, raw: list[str], rules: tuple[Any, ...]) -> Side:
+    """`rules` over the raw corpus; a rule that raises is the rule set's author's error (one line, exit 2)."""
+    try:
+        cleaned = paired.clean_each(raw, rules)
+    except Exception as exc:
+        raise UserError(f"{label}: a rule raised {type(exc).__name__}: {exc}") from None
+    if not any(t is not None for t in cleaned):
+        raise UserError(f"{label}: the rules remove all {len(raw)} documents; nothing is left to train on")
+    return Side(label, [rule_name(r) for r in rules], raw, cleaned)
+
+
+_AT_REVISION = """import copy, json, sys
 from pathlib import Path
-from harness.data import load_corpus
-from harness.load import load_experiment
+from hojichar import Document
+# by file, not by trying imports: the editable install would resolve a module the export lacks from elsewhere
+if Path("harness/spec/load.py").is_file():
+    from harness.spec.load import load_experiment
+else:
+    from harness.load import load_experiment
 e = load_experiment(sys.argv[1])
-c = load_corpus(e.data, e.cleaning, Path(sys.argv[1]).resolve())
+data = Path(e.data.path) if Path(e.data.path).is_file() else Path(sys.argv[1]).resolve().parent.parent / e.data.path
+lines = data.read_text(encoding="utf-8").splitlines()
+raw = [r[e.data.text_field] for r in map(json.loads, filter(str.strip, lines))]
+docs = [(i, Document(t)) for i, t in enumerate(raw)]
+for rule in copy.deepcopy(tuple(e.cleaning)):
+    docs = [(i, d) for i, d in ((i, rule.apply(d)) for i, d in docs) if not d.is_rejected]
+cleaned = [None] * len(raw)
+for i, d in docs:
+    cleaned[i] = d.text
 names = [getattr(r, "name", None) or type(r).__name__ for r in e.cleaning]
-print(json.dumps({"texts": c.texts, "raw": c.raw_count, "rules": names}, ensure_ascii=False))
+print(json.dumps({"raw": raw, "cleaned": cleaned, "rules": names}, ensure_ascii=False))
 """
 
 
 def side_at_revision(revision: str, experiment_file: Path) -> Side:
-    """The experiment's cleaned corpus as the code and rules at `revision` make it (run in a pristine export)."""
+    """The experiment's corpus as the code, data and rules at `revision` clean it (run in a pristine export)."""
     root = subprocess.run(["git", "-C", str(experiment_file.parent), "rev-parse", "--show-toplevel"],
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
     if not root:
@@ -247,28 +267,42 @@ def side_at_revision(revision: str, experiment_file: Path) -> Side:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"--against {revision}: cleaning at that revision failed: {last}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    return Side(f"git {revision}", out["rules"], out["texts"], out["raw"])
+    return Side(f"git {revision}", out["rules"], out["raw"], out["cleaned"])
 
 
 def baseline_path(experiment_file: Path) -> Path:
     return experiment_file.with_name(f"{experiment_file.stem}.gate-baseline.json")
 
 
-def read_baseline(path: Path) -> Side:
+def read_baseline(path: Path, raw: list[str]) -> Side:
+    """A blessed baseline: its cleaning of today's raw corpus (checked by hash) and its per-seed probe results."""
+    fix = "write it again with --update-baseline"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Side(f"baseline file {path.name}", data["rules"], data["texts"], data["raw_count"],
-                    data["conversations"], data["train_key"])  # fmt: skip
     except FileNotFoundError:
         raise UserError(f"{path}: no baseline file; bless the current rules with --update-baseline") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a gate baseline file ({exc}); write it again with --update-baseline") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a gate baseline file ({exc}); {fix}") from None
+    if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION:
+        found = data.get("version") if isinstance(data, dict) else type(data).__name__
+        raise UserError(f"{path}: not a version-{BASELINE_VERSION} gate baseline (found {found!r}); {fix}")
+    try:
+        cleaned, results = data["cleaned"], {int(s): r for s, r in data["results"].items()}
+        ok = isinstance(cleaned, list) and all(isinstance(r["probes"], dict) for r in results.values())
+        rules, key, raw_sha = list(data["rules"]), data["train_key"], data["raw_sha"]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{path}: a malformed gate baseline ({type(exc).__name__}: {exc}); {fix}") from None
+    if not ok or len(cleaned) != len(raw):
+        raise UserError(f"{path}: a malformed gate baseline (its cleaned corpus or results); {fix}")
+    if raw_sha != _sha(raw):
+        raise UserError(f"{path}: blessed on another version of the data file; {fix}")
+    return Side(f"baseline file {path.name}", rules, raw, cleaned, results, key)
 
 
 def write_baseline(path: Path, side: Side) -> None:
-    """The baseline's cleaned texts (so it can be retrained when training settings change) and its conversations."""
-    data = {"rules": side.rules, "raw_count": side.raw_count, "train_key": side.train_key,
-            "texts": side.texts, "conversations": side.conversations}  # fmt: skip
+    """The baseline's cleaning of the raw corpus (so it can be retrained and paired) and its per-seed results."""
+    data = {"version": BASELINE_VERSION, "rules": side.rules, "raw_sha": _sha(side.raw), "train_key": side.train_key,
+            "results": {str(s): r for s, r in sorted(side.results.items())}, "cleaned": side.cleaned}  # fmt: skip
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
@@ -288,26 +322,26 @@ def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     experiment_file = Path(args.experiment).resolve()
     experiment = load_experiment(args.experiment)
-    gate_spec(experiment)
+    gate = gate_spec(experiment)
+    raw = raw_texts(experiment, experiment_file)
     if args.rules:
         label, rules = _rules_from(args.rules)
     else:
         label, rules = f"{Path(args.experiment).name} rules", experiment.cleaning
-    candidate = _side(label, experiment, experiment_file, rules)
+    candidate = side(label, raw, rules)
     path = Path(args.baseline) if args.baseline else baseline_path(experiment_file)
     if args.update_baseline:
         if args.against:
             raise UserError("--update-baseline blesses the candidate into a baseline file; give no --against with it")
-        candidate.conversations = train_and_debate(experiment, experiment_file, candidate.texts)
-        candidate.train_key = train_key(experiment)
+        key = train_key(experiment)
+        for seed in range(gate.seed, gate.seed + gate.seeds):
+            seed_result(experiment, candidate, seed, key)
+        candidate.train_key = key
         write_baseline(path, candidate)
         print(f"harness: gate baseline written: {path} ({time.perf_counter() - started:.0f} s)")
         return 0
-    baseline = side_at_revision(args.against, experiment_file) if args.against else read_baseline(path)
-    if baseline.conversations is not None and baseline.train_key != train_key(experiment):
-        print(f"harness: {path.name} was trained under other settings or code; retraining the baseline from its "
-              "texts (--update-baseline saves this)", file=sys.stderr, flush=True)  # fmt: skip
-    result = compare(experiment, experiment_file, baseline, candidate)
+    baseline = side_at_revision(args.against, experiment_file) if args.against else read_baseline(path, raw)
+    result = compare(experiment, baseline, candidate)
     result["seconds"] = round(time.perf_counter() - started, 1)
     out = Path(args.out)
     try:

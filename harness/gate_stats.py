@@ -56,26 +56,59 @@ def compare_rubric(
 
 
 def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:+.4f}" if isinstance(value, float) and value < 0 else f"{value:.4f}"
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    return f"{value:+.4g}" if value < 0 else f"{value:.4g}"
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The verdict as Markdown: model-level table (with intervals), then the data-level table."""
+    """The verdict as Markdown: the paired data checks, the per-seed probe test, the generation rubrics."""
+    settings = result["settings"]
     lines = [
         f"## Cleaning gate: **{result['verdict'].upper()}** ({result['experiment']})",
         "",
-        f"baseline: {result['baseline']['label']}; candidate: {result['candidate']['label']}; "
-        f"{result['conversations']} paired conversations, {result['settings']['resamples']} bootstrap resamples",
+        f"baseline: {result['baseline']['label']}; candidate: {result['candidate']['label']}",
         "",
-        "| rubric | baseline | candidate | difference | interval | tolerance | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "### Data, paired per document",
+        "",
+        "| check | value | tolerance | verdict |",
+        "|---|---|---|---|",
     ]
-    for r in result["rubrics"]:
-        interval = f"[{_fmt(r['interval'][0])}, {_fmt(r['interval'][1])}]"
-        lines.append(f"| {r['rubric']} | {_fmt(r['baseline'])} | {_fmt(r['candidate'])} | {_fmt(r['difference'])} "
-                     f"| {interval} | {_fmt(r['tolerance'])} | {r['verdict']} |")  # fmt: skip
-    lines += ["", "| data | baseline | candidate | difference | tolerance | verdict |", "|---|---|---|---|---|---|"]
+    context = []
     for r in result["data"]:
-        lines.append(f"| {r['metric']} | {_fmt(r['baseline'])} | {_fmt(r['candidate'])} | {_fmt(r['difference'])} "
-                     f"| {_fmt(r['tolerance'])} | {r['verdict']} |")  # fmt: skip
+        if "value" in r:
+            lines.append(f"| {r['check']} | {_fmt(r['value'])} | {_fmt(r['tolerance'])} | {r['verdict']} |")
+        else:
+            context.append(f"{r['check']} {_fmt(r['baseline'])} -> {_fmt(r['candidate'])}")
+    lines += ["", "context: " + "; ".join(context), "", "### Model: teacher-forced probes, paired seeds", ""]
+    if not result["probes"]:
+        lines.append(result["model_level"])
+    else:
+        lines += [
+            f"{result['model_level']}; {result['seeds']} paired seeds of {settings['max_steps']} steps (at most "
+            f"{settings['seeds']}); harm = candidate worse than baseline, {settings['confidence']:.0%} t interval "
+            "over the per-seed harms",
+            "",
+            "| probe | baseline | candidate | harm | interval | per seed | tolerance | verdict |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in result["probes"]:
+            interval = f"[{_fmt(r['interval'][0])}, {_fmt(r['interval'][1])}]"
+            per_seed = ", ".join(_fmt(h) for h in r["harms"])
+            lines.append(f"| {r['probe']} | {_fmt(r['baseline'])} | {_fmt(r['candidate'])} | {_fmt(r['harm'])} "
+                         f"| {interval} | {per_seed} | {_fmt(r['tolerance'])} | {r['verdict']} |")  # fmt: skip
+    if result["rubrics"]:
+        lines += [
+            "",
+            f"### Generation rubrics (secondary: seed {settings['seed']}'s debates, paired by scenario)",
+            "",
+            "| rubric | baseline | candidate | difference | interval | tolerance | verdict |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in result["rubrics"]:
+            interval = f"[{_fmt(r['interval'][0])}, {_fmt(r['interval'][1])}]"
+            cells = [r["rubric"], *map(_fmt, (r["baseline"], r["candidate"], r["difference"])), interval]
+            lines.append("| " + " | ".join([*cells, _fmt(r["tolerance"]), r["verdict"]]) + " |")
     return "\n".join(lines) + "\n"
