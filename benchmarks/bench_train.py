@@ -1,6 +1,6 @@
 """Training throughput: the harness' training vs a plain HF Trainer, same model, data and arguments, in one process.
 
-The harness side is `harness.training.run.run` on the cpu profile with evaluation disabled (the eval round is a no-op that
+The harness side is `harness.training.run.run` (cpu profile) with evaluation disabled (the eval round is a no-op that
 only marks its step done): Trainer + EvalCallback + the W&B callback (offline unless WANDB_MODE says otherwise) +
 run-log writes. The plain side is `Trainer(model, args, train_dataset, default_data_collator)` with the very
 `TrainingArguments` the harness built (own output folder, no reporting), the same seed, LoRA and packed blocks.
