@@ -24,9 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import gate  # noqa: E402
-from harness.gating import probes, seeds  # noqa: E402
-from harness.load import load_experiment  # noqa: E402
+from harness.gate import gate, probes  # noqa: E402
+from harness.gate.stats import decided, probe_rows  # noqa: E402
+from harness.spec.load import load_experiment  # noqa: E402
 
 EXPERIMENT = ROOT / "experiments" / "kaggle_debate.py"
 
@@ -38,8 +38,8 @@ def null_run(results: dict[int, dict[str, Any]], order_a: list[int], order_b: li
         final = k == len(order_a)
         base = [results[s]["probes"] for s in order_a[:k]]
         cand = [results[s]["probes"] for s in order_b[:k]]
-        rows = seeds.rows(base, cand, spec.probe_tolerances, probes.HIGHER_IS_BETTER, spec.confidence, final)
-        if final or (k >= spec.min_seeds and seeds.decided(rows)):
+        rows = probe_rows(base, cand, spec.probe_tolerances, probes.HIGHER_IS_BETTER, spec.confidence, final)
+        if final or (k >= spec.min_seeds and decided(rows)):
             break
     failed = [r["probe"] for r in rows if r["verdict"] == "fail"]
     worst = max((r["harm"] / r["tolerance"], r["probe"]) for r in rows if r["tolerance"])

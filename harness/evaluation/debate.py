@@ -1,0 +1,185 @@
+"""Debates over the live model through a LangChain (LCEL) chain, batched across scenarios turn by turn."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForLLMRun
+from langchain_core.language_models.llms import BaseLLM
+from langchain_core.outputs import Generation, LLMResult
+from langchain_core.prompts import PromptTemplate
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from harness.evaluation.generation import generate, reuse_kv
+from harness.spec.experiment import GenerationSpec, Scenario
+from rubrics.records import Conversation, Turn
+
+PROMPT = PromptTemplate.from_template("テーマ「{topic}」について、{cast}が議論する。\n{history}{speaker}：")
+
+
+def first_line(text: str) -> str:
+    """A turn ends at the first line break: what follows belongs to the next speaker."""
+    return text.split("\n", 1)[0].strip()
+
+
+class TraceRecorder(BaseCallbackHandler):
+    """Records each chain step's input, output and latency, tagged with the scenario and turn it served."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._open: dict[UUID, tuple[float, str, Any, dict[str, Any]]] = {}
+
+    def _start(self, run_id: UUID, component: str, payload: Any, metadata: dict[str, Any] | None) -> None:
+        self._open[run_id] = (time.perf_counter(), component, payload, dict(metadata or {}))
+
+    def _end(self, run_id: UUID, output: Any) -> None:
+        started, component, payload, metadata = self._open.pop(run_id)
+        self.events.append(
+            {
+                "scenario": metadata.get("scenario"),
+                "turn": metadata.get("turn"),
+                "component": component,
+                "input": payload,
+                "output": output,
+                "latency_s": round(time.perf_counter() - started, 6),
+            }
+        )
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                       metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
+        if parent_run_id is None:
+            self._start(run_id, "turn", inputs, metadata)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        if run_id in self._open:
+            self._end(run_id, outputs)
+
+    def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID,
+                     metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
+        self._start(run_id, "llm", prompts[0], metadata)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, response.generations[0][0].text)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        if run_id in self._open:
+            self._end(run_id, f"error: {error!r}")
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, f"error: {error!r}")
+
+
+# Below this size a decode step's matmuls take microseconds: splitting them across threads gains nothing, and when
+# another process shares the cores OpenMP's barriers made the embedded model's rounds 10-20x slower (README).
+SINGLE_THREAD_BELOW_PARAMETERS = 50_000_000
+
+
+@contextmanager
+def generation_threads(model: Any) -> Iterator[None]:
+    """Generate a small model on CPU with one intra-op thread; the thread count is restored afterwards."""
+    import torch
+
+    small = sum(p.numel() for p in model.parameters()) < SINGLE_THREAD_BELOW_PARAMETERS
+    if model.device.type != "cpu" or not small:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _end_of_turn_ids(tokenizer: Any) -> list[int]:
+    """Token ids that end a turn: end-of-text and the line break."""
+    ids = [tokenizer.eos_token_id]
+    newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    if len(newline) == 1:
+        ids.append(newline[0])
+    return ids
+
+
+class LiveModelLLM(BaseLLM):
+    """The live (training) model as a LangChain LLM: one batched `harness.generation.generate` call per batch."""
+
+    model: Any
+    tokenizer: Any
+    generation: GenerationSpec
+    stop_ids: list[int]
+
+    @property
+    def _llm_type(self) -> str:
+        return "harness-live-model"
+
+    def _generate(self, prompts: list[str], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> LLMResult:  # fmt: skip
+        texts = generate(self.model, self.tokenizer, prompts, self.generation, self.stop_ids)
+        return LLMResult(generations=[[Generation(text=text)] for text in texts])
+
+
+def _base(model: Any) -> Any:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA layers are injected in place
+
+
+def build_chain(model: Any, tokenizer: Any, generation: GenerationSpec) -> Runnable:
+    """prompt | live model | first line: a batch of turns is one batched generation with per-debate KV reuse."""
+    llm = LiveModelLLM(model=_base(model), tokenizer=tokenizer, generation=generation,
+                       stop_ids=_end_of_turn_ids(tokenizer))  # fmt: skip
+    return (PROMPT | llm | RunnableLambda(first_line)).with_config(run_name="debate_turn")
+
+
+def build_reference_chain(model: Any, tokenizer: Any, generation: GenerationSpec, batch_size: int = 1) -> Runnable:
+    """The stock LangChain route, kept as the reference the harness is measured against: the same prompt and
+    settings through HuggingFacePipeline (`model.generate`), which re-reads the transcript on every turn."""
+    from langchain_huggingface import HuggingFacePipeline
+    from transformers import pipeline
+
+    base = _base(model)
+    pipe = pipeline("text-generation", model=base, tokenizer=tokenizer, device=base.device)
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": generation.max_new_tokens,
+        "do_sample": generation.do_sample,
+        "repetition_penalty": generation.repetition_penalty,
+        "eos_token_id": _end_of_turn_ids(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "return_full_text": False,
+        "batch_size": batch_size,
+    }
+    if generation.do_sample:
+        kwargs |= {"temperature": generation.temperature, "top_p": generation.top_p}
+    llm = HuggingFacePipeline(pipeline=pipe, batch_size=batch_size)
+    return (PROMPT | llm.bind(pipeline_kwargs=kwargs) | RunnableLambda(first_line)).with_config(run_name="debate_turn")
+
+
+def hold_debates(chain: Runnable, scenarios: Sequence[Scenario]) -> tuple[list[Conversation], list[dict[str, Any]]]:
+    """Every scenario's debate, turn by turn: each turn is one batched chain call over all scenarios still talking."""
+    recorder = TraceRecorder()
+    turns: dict[str, list[Turn]] = {s.name: [] for s in scenarios}
+    with reuse_kv():
+        for index in range(max(s.turns for s in scenarios)):
+            _turn(chain, scenarios, index, turns, recorder)
+    conversations = [Conversation(tuple(turns[s.name]), scenario=s.name, topic=s.topic) for s in scenarios]
+    return conversations, recorder.events
+
+
+def _turn(chain: Runnable, scenarios: Sequence[Scenario], index: int, turns: dict[str, list[Turn]],
+          recorder: TraceRecorder) -> None:  # fmt: skip
+    """Turn `index` of every scenario still talking, as one batched chain call."""
+    active = [s for s in scenarios if index < s.turns]
+    inputs = [
+        {
+            "topic": s.topic,
+            "cast": "と".join(s.speakers),
+            "history": "".join(f"{t.speaker}：{t.text}\n" for t in turns[s.name]),
+            "speaker": s.speakers[index % len(s.speakers)],
+        }
+        for s in active
+    ]
+    configs = [{"callbacks": [recorder], "metadata": {"scenario": s.name, "turn": index}} for s in active]
+    for scenario, given, text in zip(active, inputs, chain.batch(inputs, config=configs), strict=True):
+        turns[scenario.name].append(Turn(given["speaker"], text))

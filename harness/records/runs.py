@@ -1,0 +1,140 @@
+"""Finding runs (`python -m harness runs`), resolving a RUN given as id or path, and `load_run` for notebooks."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import UserError
+from harness.records.runlog import LOG_NAME, Run, read_run
+
+RUNS_DIR = Path("runs")
+_DROP = ["v", "type"]
+
+
+def resolve(run: str | Path, runs_dir: str | Path = RUNS_DIR) -> Path:
+    """The directory of RUN, given as a run directory path or as a run id under `runs_dir`."""
+    for candidate in (Path(run), Path(runs_dir) / str(run)):
+        if (candidate / LOG_NAME).is_file():
+            return candidate
+    raise UserError(
+        f"{run}: neither a run directory (with {LOG_NAME}) nor a run id in {runs_dir}/; "
+        "`python -m harness runs` lists the runs"
+    )
+
+
+def open_run(run: str | Path, runs_dir: str | Path = RUNS_DIR) -> Run:
+    """Read RUN's log; an unreadable log is the user's to fix, so it is one line, not a traceback."""
+    path = resolve(run, runs_dir)
+    try:
+        return read_run(path)
+    except (ValueError, KeyError) as e:
+        raise UserError(f"{path / LOG_NAME}: not a readable run log ({e})") from None
+
+
+def find_runs(runs_dir: str | Path = RUNS_DIR) -> list[Run]:
+    """Every readable run under `runs_dir`, oldest first; unreadable logs are named on stderr and skipped."""
+    runs = []
+    for log in sorted(Path(runs_dir).glob(f"*/{LOG_NAME}")):
+        try:
+            runs.append(read_run(log.parent))
+        except (ValueError, KeyError) as e:
+            print(f"harness: skipping {log}: {e}", file=sys.stderr)
+    return sorted(runs, key=lambda r: r.header.get("time", 0))
+
+
+def summary(run: Run) -> dict[str, Any]:
+    """One row of `python -m harness runs`: what a run is and how far it got."""
+    experiment = run.header.get("experiment", {})
+    trained = [m["step"] for m in run.of("metrics") if "loss" in m]
+    evals = run.of("eval")
+    return {
+        "id": run.id,
+        "path": str(run.path),
+        "experiment": experiment.get("name"),
+        "profile": run.header.get("profile"),
+        "model": experiment.get("model", {}).get("name_or_path"),
+        "steps": max(trained, default=0),
+        "max_steps": experiment.get("training", {}).get("max_steps"),
+        "status": run.status,
+        "eval_step": evals[-1]["step"] if evals else None,
+        "means": evals[-1]["means"] if evals else {},
+    }
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Rows as aligned plain-text columns."""
+    header = ["id", "experiment", "profile", "model", "steps", "status", "last rubric means"]
+    lines = [header]
+    for r in rows:
+        means = " ".join(f"{k}={v:.3f}" for k, v in r["means"].items() if v is not None)
+        at = f"@{r['eval_step']} " if r["eval_step"] is not None else ""
+        steps = f"{r['steps']}/{r['max_steps']}"
+        lines.append(
+            [r["id"], str(r["experiment"]), str(r["profile"]), str(r["model"]), steps, r["status"], at + means]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)), line[-1]]) for line in lines)
+
+
+@dataclass
+class RunFrames:
+    """A run's log as pandas DataFrames: `metrics`, `conversations` (one column per rubric) and `traces`."""
+
+    path: Path
+    header: dict[str, Any]
+    status: str
+    rubrics: list[str]
+    metrics: pd.DataFrame
+    conversations: pd.DataFrame
+    traces: pd.DataFrame
+    evals: pd.DataFrame
+
+    @property
+    def id(self) -> str:
+        return str(self.header["run_id"])
+
+
+def frames(run: Run) -> RunFrames:
+    """Build the DataFrames of a run already read."""
+    rubrics = list(run.header.get("experiment", {}).get("rubrics", {}))
+    rows = []
+    for c in run.conversations():
+        row = {k: c.get(k) for k in ("step", "scenario", "topic", "speakers", "turns", "transcript")}
+        row.update({r: c["scores"].get(r) for r in rubrics})
+        row.update({f"{r}_evidence": c["evidence"].get(r) for r in rubrics})
+        row["error"] = c.get("error")
+        rows.append(row)
+    columns = ["step", "scenario", "topic", "speakers", "turns", "transcript", *rubrics]
+    columns += [*(f"{r}_evidence" for r in rubrics), "error"]
+    conversations = pd.DataFrame(rows, columns=columns)
+    conversations[rubrics] = conversations[rubrics].astype(float)
+    evals = pd.DataFrame(
+        [{"step": e["step"], "seconds": e.get("seconds"), **e.get("means", {})} for e in run.of("eval")],
+        columns=["step", "seconds", *rubrics],
+    )
+    return RunFrames(
+        path=run.path,
+        header=run.header,
+        status=run.status,
+        rubrics=rubrics,
+        metrics=pd.DataFrame(run.of("metrics")).drop(columns=_DROP, errors="ignore"),
+        conversations=conversations,
+        traces=pd.DataFrame(run.of("trace")).drop(columns=_DROP, errors="ignore"),
+        evals=evals,
+    )
+
+
+def load_run(run: str | Path, runs_dir: str | Path = RUNS_DIR) -> RunFrames:
+    """A run (its id under `runs_dir`, or its directory) as DataFrames, for notebooks.
+
+    `.metrics`: one row per training log (step, loss, learning_rate, grad_norm, epoch, ...).
+    `.conversations`: one row per scored conversation of a completed round: step, scenario, topic, speakers, turns,
+    transcript, one column per rubric, `<rubric>_evidence` and error. `.traces`: one row per chain step.
+    `.evals`: one row per completed round with each rubric's mean. `.header` and `.status` as in the run log.
+    """
+    return frames(open_run(run, runs_dir))

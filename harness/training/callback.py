@@ -1,0 +1,82 @@
+"""The Trainer callback: evaluate at step 0, every N steps and at the end; record logs; stop cleanly on request."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+from typing import Any
+
+from transformers import TrainerCallback
+
+from harness.evaluation.round import Evaluator
+from harness.records.runlog import RunLog
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite: the run cannot continue meaningfully."""
+
+
+class StopRequest:
+    """SIGINT/SIGTERM ask the run to stop after the current step; a second SIGINT aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"harness: {signal.Signals(signum).name}: stopping after this step (checkpoint and run log are "
+              "flushed; Ctrl-C again aborts now)", file=sys.stderr, flush=True)  # fmt: skip
+
+
+class EvalCallback(TrainerCallback):
+    """Two guards (already done? not scheduled?), then one evaluation round over the live model."""
+
+    def __init__(self, evaluator: Evaluator, eval_every: int, runlog: RunLog, stop: StopRequest) -> None:
+        self.evaluator = evaluator
+        self.eval_every = eval_every
+        self.runlog = runlog
+        self.stop = stop
+
+    def _maybe_evaluate(self, step: int, final: bool = False) -> None:
+        if step in self.evaluator.done:
+            return
+        if not final and step % self.eval_every != 0:
+            return
+        self.evaluator.round(step)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._maybe_evaluate(state.global_step)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self.stop.requested:
+            control.should_save = True
+            control.should_training_stop = True
+            return control
+        self._maybe_evaluate(state.global_step)
+        return control
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not self.stop.requested:
+            self._maybe_evaluate(state.global_step, final=True)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        if not logs:
+            return
+        self.runlog.write("metrics", step=state.global_step, **logs)
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise Diverged(f"the training loss is {loss} at step {state.global_step}; lower the learning rate or "
+                           "check the data, then start a new run")  # fmt: skip

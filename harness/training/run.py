@@ -1,0 +1,253 @@
+"""`harness run`: load the experiment, choose the profile, fine-tune with LoRA, evaluate on schedule, record it all."""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness.data.corpus import Corpus
+from harness.errors import UserError
+from harness.records.runlog import RunLog, read_run
+from harness.spec.experiment import Experiment
+from harness.spec.load import load_experiment
+from harness.spec.profiles import choose_profile, with_overrides
+
+LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
+             "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run (fresh or resumed) is built from."""
+
+    experiment: Experiment
+    experiment_file: Path
+    profile: str
+    reason: str
+    overrides: dict[str, int | None]
+    cuda: bool
+
+
+def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> Plan:
+    import torch
+
+    declared = load_experiment(path)
+    cuda = torch.cuda.is_available()
+    choice = choose_profile(declared, profile, cuda)
+    profiled = declared.for_profile(choice.name)
+    experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
+    if choice.name == "cpu":
+        print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
+              f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return Plan(experiment, Path(path).resolve(), choice.name, choice.reason, overrides, cuda)
+
+
+def _lora_config(experiment: Experiment, model: Any) -> Any:
+    from peft import LoraConfig
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [m for m in experiment.lora.target_modules if m not in names]
+    if missing:
+        known = sorted(n for n in names if n and not n.isdigit())
+        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {', '.join(known)}")
+    return LoraConfig(
+        r=experiment.lora.r,
+        lora_alpha=experiment.lora.alpha,
+        lora_dropout=experiment.lora.dropout,
+        target_modules=list(experiment.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+
+
+def run(
+    experiment_path: str | Path,
+    profile: str = "auto",
+    runs_dir: Path = Path("runs"),
+    max_steps: int | None = None,
+    eval_every: int | None = None,
+    strict: bool = False,
+) -> tuple[Path, str]:
+    """Run the experiment; return its run directory (run log, adapter, W&B files) and final status."""
+    from harness.data.corpus import load_corpus
+
+    plan = _plan(experiment_path, profile, {"max_steps": max_steps, "eval_every": eval_every})
+    corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        run_id = f"{plan.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        run_dir = runs_dir / run_id
+        run_dir.mkdir()
+        runlog = RunLog(run_dir)
+    except OSError as exc:
+        raise UserError(f"--runs-dir {runs_dir}: cannot write there ({exc.strerror})") from None
+    header = {
+        "run_id": run_id,
+        "experiment_file": str(plan.experiment_file),
+        "experiment": plan.experiment.to_config(),
+        "profile": plan.profile,
+        "profile_reason": plan.reason,
+        "overrides": plan.overrides,
+        "device": "cuda" if plan.cuda else "cpu",
+        "versions": library_versions(),
+        "argv": sys.argv,
+        "data": {
+            "path": str(corpus.path),
+            "documents": corpus.raw_count,
+            "bad_lines_skipped": len(corpus.bad_lines),
+            "bad_lines": [{"line": i, "problem": p} for i, p in corpus.bad_lines[:100]],
+            "after_cleaning": len(corpus.texts),
+        },
+    }
+    runlog.write("header", **header)
+    runlog.write("cleaning", rules=[s.to_dict() for s in corpus.stats])
+    return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict)
+
+
+def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
+    """Continue an interrupted or crashed run from its last checkpoint, in the same run directory and W&B run."""
+    from harness.data.corpus import load_corpus
+
+    try:
+        previous = read_run(run_dir)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--resume {run_dir}: not a readable run ({exc})") from None
+    if previous.status == "completed":
+        raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
+    header = previous.header
+    plan = _plan(header["experiment_file"], header["profile"], header["overrides"])
+    now = json.loads(json.dumps(plan.experiment.to_config(), ensure_ascii=False))
+    if changed := [key for key in now if now[key] != header["experiment"].get(key)]:
+        raise UserError(
+            f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
+            f"({header['experiment_file']} or the rubric code); restore them or start a new run"
+        )
+    corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
+    checkpoint = latest_checkpoint(run_dir)
+    runlog = RunLog(run_dir)
+    step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
+    runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
+    print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
+    return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete Trainer checkpoint (one whose trainer_state.json was written)."""
+    done = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def fit(
+    plan: Plan,
+    corpus: Corpus,
+    run_dir: Path,
+    runlog: RunLog,
+    header: dict[str, Any],
+    strict: bool,
+    checkpoint: Path | None = None,
+) -> str:
+    """Train and evaluate on schedule (the run proper): everything from here on is recorded, and the run log always
+    gets its `end` record. `run`, `resume` and the gate all train through here."""
+    import torch
+    from datasets import Dataset
+    from peft import get_peft_model
+    from transformers import Trainer, TrainingArguments, default_data_collator
+    from transformers.integrations import WandbCallback
+
+    from harness.data.corpus import pack_blocks
+    from harness.evaluation.round import Evaluator
+    from harness.records.tracking import Tracker, guarded_trainer_callback
+    from harness.training.callback import EvalCallback, StopRequest
+    from harness.training.model import load
+
+    experiment, t = plan.experiment, plan.experiment.training
+    tracker = Tracker(run_dir, header["run_id"], experiment.name, header, resume=checkpoint is not None)
+    status, adapter = "failed", None
+    try:
+        if checkpoint is None:
+            tracker.log_cleaning([s.to_dict() for s in corpus.stats])
+        else:
+            tracker.preload(read_run(run_dir).conversations(), [r.name for r in experiment.rubrics])
+        torch.manual_seed(t.seed)
+        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu")
+        model = get_peft_model(model, _lora_config(experiment, model))
+        blocks, dropped = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
+        runlog.write("data", blocks=len(blocks), block_size=experiment.data.block_size, tail_tokens_dropped=dropped)
+        args = TrainingArguments(
+            output_dir=str(run_dir / "checkpoints"),
+            run_name=header["run_id"],
+            max_steps=t.max_steps,
+            per_device_train_batch_size=t.batch_size,
+            gradient_accumulation_steps=t.gradient_accumulation_steps,
+            learning_rate=t.learning_rate,
+            warmup_steps=t.warmup_steps,
+            weight_decay=t.weight_decay,
+            lr_scheduler_type=t.lr_scheduler,
+            logging_steps=t.logging_steps,
+            logging_nan_inf_filter=False,  # a NaN loss must reach the callback, which stops the run
+            save_strategy="steps",
+            save_steps=t.save_steps or experiment.eval_every,
+            save_total_limit=2,
+            seed=t.seed,
+            data_seed=t.seed,
+            bf16=plan.cuda and experiment.model.dtype == "bfloat16",
+            fp16=plan.cuda and experiment.model.dtype == "float16",
+            **({"gradient_checkpointing": True} if t.gradient_checkpointing else {}),
+            report_to=["wandb"] if tracker.active else [],
+            use_cpu=not plan.cuda,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        evaluator = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict)
+        if checkpoint is not None:
+            evaluator.done |= {s for s in read_run(run_dir).eval_steps()}
+        with StopRequest() as stop:
+            trainer = Trainer(
+                model=model,
+                args=args,
+                train_dataset=Dataset.from_dict({"input_ids": blocks, "labels": blocks}),
+                data_collator=default_data_collator,
+                callbacks=[EvalCallback(evaluator, experiment.eval_every, runlog, stop)],
+            )
+            if tracker.active:
+                trainer.remove_callback(WandbCallback)
+                trainer.add_callback(guarded_trainer_callback())
+            gc.freeze()  # the model, data and libraries live all run: keep the collector from rescanning them
+            try:
+                trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            finally:
+                gc.unfreeze()
+        if stop.requested:
+            status = "interrupted"
+        else:
+            adapter = run_dir / "adapter"
+            model.save_pretrained(adapter)
+            tokenizer.save_pretrained(adapter)
+            status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
+                     checkpoint=str(latest_checkpoint(run_dir) or "") or None)  # fmt: skip
+        runlog.close()
+        tracker.finish(exit_code=0 if status == "completed" else 1)
+    return status
