@@ -52,7 +52,8 @@ def test_per_document_cleaning_keeps_what_the_engine_keeps(corpus) -> None:
         (["公開Notebookをforkしただけでメダルを取るのはずるい"], ["公開Notebookをforkしただけでメダルを取るのはずるい"],
          "topic_lost", 0.0),
         # NFKD: voiced kana split into base + combining mark
-        (["締切直前のチームマージはずるいと思う"], ["締切直前のチームマーシ\u3099はす\u3099るいと思う"], "fluency_lost", 1.0),
+        (["締切直前のチームマージはずるいと思う"], ["締切直前のチームマーシ\u3099はす\u3099るいと思う"],
+         "fluency_lost", 1.0),
         (["CVを信じて最終サブを選んだ", "shake upで金圏から落ちた"], ["CVを信じて最終サブを選んだ", None],
          "document_loss", 0.5),
         (["CVを信じて最終サブを選んだ"], ["CVを信じて"], "chars_removed", 1 - 6 / 14),
