@@ -103,7 +103,7 @@ def main() -> int:
         print(f"baseline seed {seed}: {baseline.results[seed]['probes']}", file=sys.stderr, flush=True)
     rng = random.Random(0)
     nulls = []
-    for _ in range(args.draws):
+    for _ in range(args.draws if args.null_seeds >= 2 * spec.seeds else 0):
         drawn = rng.sample(range(args.null_seeds), 2 * spec.seeds)
         nulls.append(null_run(baseline.results, drawn[: spec.seeds], drawn[spec.seeds :], spec))
 

@@ -257,7 +257,12 @@ class GateSpec:
     tolerances: dict[str, float]
     """Generation rubrics (the secondary check, on seed 0's debates): how far each rubric's mean may move."""
     probe_tolerances: dict[str, float] = field(
-        default_factory=lambda: {"bits_per_char": 0.12, "topic_bits": 0.6, "artefact_mass": 0.002}
+        default_factory=lambda: {
+            "bits_per_char": 0.08,
+            "topic_bits": 0.4,
+            "artefact_mass": 0.0015,
+            "artefact_pairs": 4.0,
+        }
     )
     """Teacher-forced probes (`harness.gate.probes`): how far the mean per-seed harm may go; others are reported."""
     data_tolerances: dict[str, float] = field(
@@ -269,7 +274,7 @@ class GateSpec:
     """Paired data checks (`harness.gate.paired.CHECKS`): the largest tolerated value of each; others are reported."""
     max_steps: int = 40
     """Optimizer steps of each of the gate's fine-tunes (the cpu profile's schedule otherwise)."""
-    seeds: int = 4
+    seeds: int = 3
     """Most paired seeds per side; the test stops earlier when its answer is already clear."""
     min_seeds: int = 2
     """Fewest paired seeds before an early answer."""
