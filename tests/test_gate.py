@@ -202,6 +202,14 @@ def test_unknown_gate_measures_and_bad_seed_counts_are_spec_errors(tmp_path: Pat
     assert "GateSpec.probe_tolerances: ['bits_per_chr'] are not gate measures" in capsys.readouterr().err
 
 
+def test_the_training_key_hashes_whole_packages_and_the_probe_set() -> None:
+    files = gate._code_files()
+    for package in ("spec", "data", "training", "evaluation", "gate"):
+        on_disk = {str(p.relative_to(ROOT / "harness")) for p in (ROOT / "harness" / package).rglob("*.py")}
+        assert on_disk and on_disk <= set(files), package
+    assert files["probes"] == probes.probe_set().version
+
+
 def test_data_loss_fails_without_training_and_says_so(tmp_path: Path) -> None:
     out = tmp_path / "gate"
     argv = ["gate", str(EXPERIMENT), "--rules", f"{CATALOGUE / 'spam_filter.py'}:rules", "--out", str(out)]
