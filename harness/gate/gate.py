@@ -87,8 +87,8 @@ def seed_result(
 ) -> dict[str, Any]:
     """Seed `seed`'s probes (and, for the first seed, debates) of `side`: its blessed result, memo, or a fine-tune.
 
-    `adapters` (calibration only) keeps each trained adapter under a name that hashes the schedule, data and seed
-    but not the code, so new probes re-read old fine-tunes; empty it when the training code changes."""
+    `adapters` (calibration only) keeps each fine-tune's adapter and result under a name that hashes the schedule,
+    data and seed but not the code, so a rerun re-reads them; empty it when the training or probe code changes."""
     if side.train_key == key and seed in side.results:
         return side.results[seed]
     documents = side.documents()
@@ -96,9 +96,16 @@ def seed_result(
     if memo not in _memo:
         first = seed == gate_spec(experiment).seed
         spec = gate_experiment(experiment)
-        adapter = adapters / f"{_sha([spec.to_config(), documents, seed])}.safetensors" if adapters else None
-        result = fine_tune(spec, documents, seed, debates=first, cache=adapter)
-        _memo[memo] = {"probes": result["probes"], "conversations": result["conversations"]}
+        stem = adapters / _sha([spec.to_config(), documents, seed]) if adapters else None
+        saved = stem.with_suffix(".json") if stem else None
+        if saved and saved.exists() and (not first or json.loads(saved.read_text())["conversations"] is not None):
+            _memo[memo] = json.loads(saved.read_text(encoding="utf-8"))
+        else:
+            adapter = stem.with_suffix(".safetensors") if stem else None
+            result = fine_tune(spec, documents, seed, debates=first, cache=adapter)
+            _memo[memo] = {"probes": result["probes"], "conversations": result["conversations"]}
+            if saved:
+                saved.write_text(json.dumps(_memo[memo], ensure_ascii=False), encoding="utf-8")
     side.results[seed] = _memo[memo]
     return _memo[memo]
 
