@@ -58,6 +58,7 @@ def test_per_document_cleaning_keeps_what_the_engine_keeps(corpus) -> None:
          "document_loss", 0.5),
         (["CVを信じて最終サブを選んだ"], ["CVを信じて"], "chars_removed", 1 - 6 / 14),
         (["LB上げた"], ["LB上げた #Kaggle"], "artefact_rate", 1.0),
+        (["銀メダル嬉しい", "LB上げた"], ["銀メダル🥈嬉しい", "LB上げた"], "emoji_rate", 0.5),
     ],
 )  # fmt: skip
 def test_a_paired_check_measures_what_the_candidate_did_to_each_document(base, cand, check, expected) -> None:
@@ -66,14 +67,14 @@ def test_a_paired_check_measures_what_the_candidate_did_to_each_document(base, c
 
 @pytest.mark.parametrize("stem", sorted(p.stem for p in CATALOGUE.glob("*.py")))
 def test_the_data_checks_decide_the_catalogue_without_a_false_fail(stem: str, corpus) -> None:
-    """Every harmful edit but `keep_emoji` (which the contamination rubric cannot see) fails on data alone; no
-    harmless edit does. README: "Cleaning and the gate" has the values."""
+    """Every harmful edit of the catalogue fails on data alone and no harmless edit does (README: "Cleaning and the
+    gate" has the values; the probes are the second line, for what the data checks cannot see)."""
     raw, cleaned = corpus
     expected, rules = _catalogue(stem)
     tolerances = GateSpec(tolerances={}).data_tolerances
     rows = paired.rows(paired.measure(cleaned, paired.clean_each(raw, rules)), tolerances)
     failed = [r["check"] for r in rows if r["verdict"] == "fail"]
-    assert bool(failed) == (expected == "fail" and stem != "keep_emoji"), failed
+    assert bool(failed) == (expected == "fail"), failed
 
 
 @pytest.mark.parametrize(

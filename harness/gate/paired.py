@@ -28,6 +28,7 @@ CHECKS = {
     "char_loss": "share of the baseline's characters (all documents) missing from the candidate's corpus",
     "topic_document_loss": "share of the baseline's topic-bearing documents that the candidate does not keep as such",
     "artefact_rate": "rise of the share of documents in which the contamination rubric finds an artefact",
+    "emoji_rate": "rise of the share of documents holding an emoji (as the shipped `RemoveEmoji` rule reads one)",
 }
 """Each data-level check, all oriented so that a larger value is worse."""
 
@@ -58,29 +59,39 @@ def clean_each(raw: Sequence[str], rules: Iterable[Any]) -> list[str | None]:
 
 @dataclass(frozen=True)
 class DocScores:
-    """Per-document relevance, fluency and artefact flag of one side's cleaned texts (None: dropped)."""
+    """Per-document relevance, fluency, artefact and emoji flags of one side's cleaned texts (None: dropped)."""
 
     relevance: list[float | None]
     fluency: list[float | None]
     artefact: list[bool | None]
+    emoji: list[bool | None]
+
+
+def _has_emoji(text: str) -> bool:
+    from hojichar import Document
+
+    from harness.data.cleaning import RemoveEmoji
+
+    return RemoveEmoji().apply(Document(text)).text != text
 
 
 @functools.lru_cache(maxsize=8)
-def _scores(texts: tuple[str, ...]) -> tuple[tuple[float, ...], tuple[float, ...], tuple[bool, ...]]:
+def _scores(texts: tuple[str, ...]) -> tuple[tuple[Any, ...], ...]:
     from rubrics import fluency, relevance
     from rubrics.contamination import find_artefacts
 
     docs = [Conversation.from_text(t) for t in texts]
     return (tuple(s.value for s in relevance.many(docs)), tuple(s.value for s in fluency.many(docs)),
-            tuple(bool(find_artefacts(t)) for t in texts))  # fmt: skip
+            tuple(bool(find_artefacts(t)) for t in texts), tuple(map(_has_emoji, texts)))  # fmt: skip
 
 
 def doc_scores(cleaned: Sequence[str | None]) -> DocScores:
     kept = [i for i, t in enumerate(cleaned) if t is not None]
-    rel, flu, art = _scores(tuple(cleaned[i] for i in kept))  # type: ignore[misc]
-    out: list[list[Any]] = [[None] * len(cleaned) for _ in range(3)]
-    for j, i in enumerate(kept):
-        out[0][i], out[1][i], out[2][i] = rel[j], flu[j], art[j]
+    scores = _scores(tuple(cleaned[i] for i in kept))  # type: ignore[arg-type]
+    out: list[list[Any]] = [[None] * len(cleaned) for _ in scores]
+    for values, column in zip(scores, out, strict=True):
+        for j, i in enumerate(kept):
+            column[i] = values[j]
     return DocScores(*out)
 
 
@@ -106,8 +117,8 @@ def measure(base: Sequence[str | None], cand: Sequence[str | None]) -> dict[str,
         "document_loss": 1 - _share(cand_docs, base_docs),
         "char_loss": 1 - _share(cand_chars, base_chars),
         "topic_document_loss": 1 - _share(cand_topical, len(topical)),
-        "artefact_rate": _share(sum(bool(x) for x in c.artefact if x is not None), cand_docs)
-        - _share(sum(bool(x) for x in b.artefact if x is not None), base_docs),
+        "artefact_rate": _share(sum(map(bool, c.artefact)), cand_docs) - _share(sum(map(bool, b.artefact)), base_docs),
+        "emoji_rate": _share(sum(map(bool, c.emoji)), cand_docs) - _share(sum(map(bool, b.emoji)), base_docs),
     }
     context = {
         "documents": {"baseline": base_docs, "candidate": cand_docs},

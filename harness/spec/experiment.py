@@ -268,7 +268,7 @@ class GateSpec:
     data_tolerances: dict[str, float] = field(
         default_factory=lambda: {
             **{"artefact_rate": 0.01, "topic_lost": 0.02, "fluency_lost": 0.03, "chars_removed": 0.03},
-            **{"document_loss": 0.1, "char_loss": 0.1, "topic_document_loss": 0.1},
+            **{"document_loss": 0.1, "char_loss": 0.1, "topic_document_loss": 0.1, "emoji_rate": 0.01},
         }
     )
     """Paired data checks (`harness.gate.paired.CHECKS`): the largest tolerated value of each; others are reported."""
