@@ -236,7 +236,8 @@ def test_the_committed_baseline_decides_unchanged_rules_without_training(tmp_pat
 @pytest.mark.slow
 def test_a_fine_tune_and_its_probes_repeat_bit_for_bit() -> None:
     experiment = gate.gate_experiment(load_experiment(EXPERIMENT))
-    experiment = dataclasses.replace(experiment, training=dataclasses.replace(experiment.training, max_steps=3))
+    training = dataclasses.replace(experiment.training, max_steps=3, warmup_steps=1)
+    experiment = dataclasses.replace(experiment, training=training, eval_every=3)
     documents = gate.side("shipped", gate.raw_texts(experiment, EXPERIMENT), experiment.cleaning).documents()
     first, second = (fine_tune(experiment, documents, seed=0, debates=False) for _ in range(2))
     assert first["probes"] == second["probes"] and all(math.isfinite(v) for v in first["probes"].values())
