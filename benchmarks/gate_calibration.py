@@ -73,10 +73,11 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="catalogue entries (file stems) to run; default all")
     parser.add_argument("--model-level-always", action="store_true", help="train catalogue edits that fail on data")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "gate-calibration")
+    parser.add_argument("--adapters", type=Path, help="fine-tune cache (default: OUT/adapters)")
     args = parser.parse_args()
     experiment = load_experiment(EXPERIMENT)
     spec = gate.gate_spec(experiment)
-    adapters = args.out / "adapters"
+    adapters = args.adapters or args.out / "adapters"
     raw = gate.raw_texts(experiment, EXPERIMENT)
     baseline = gate.side("baseline (shipped rules)", raw, experiment.cleaning)
     key = gate.train_key(experiment)
