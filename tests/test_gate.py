@@ -222,6 +222,15 @@ def test_data_loss_fails_without_training_and_says_so(tmp_path: Path) -> None:
     assert "| document_loss |" in (out / "kaggle_debate.gate.md").read_text()
 
 
+def test_compare_renders_the_deciding_data_checks_and_probes_of_a_gate_result(tmp_path: Path) -> None:
+    from harness.compare.report import _gate_section
+
+    out = tmp_path / "gate"
+    main(["gate", str(EXPERIMENT), "--rules", f"{CATALOGUE / 'spam_filter.py'}:rules", "--out", str(out)])
+    html = _gate_section(json.loads((out / "kaggle_debate.gate.json").read_text()))
+    assert "<td>data: document_loss</td>" in html and "verdict fail'>fail</span>" in html
+
+
 def test_the_committed_baseline_decides_unchanged_rules_without_training(tmp_path: Path) -> None:
     """CI's usual case: the shipped rules against their blessed baseline read two stored seeds, train nothing."""
     out = tmp_path / "gate"
