@@ -1,6 +1,8 @@
 """Measure each rubric's agreement with a labelled set: `python -m rubrics.validate [DIR]` (default data/validation).
 
 Prints AUC, accuracy and rank correlation overall and per hard-case kind; `--json` prints the same as one object.
+`--relevance FILE` measures relevance alone on any JSONL of `{"label": "kaggle" | "ml" | "other", "kind", "text"}`
+rows, e.g. real text gathered for measuring that must not enter the repository.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def fluency_agreement(path: Path) -> dict:
 
 def relevance_agreement(path: Path) -> dict:
     """Kaggle talk above general ML above unrelated talk, including unrelated texts that share Kaggle's words."""
-    scored = [(row, relevance(conv).value) for row, conv in load(path)]
+    rows = load(path)
+    scored = list(zip([row for row, _ in rows], [s.value for s in relevance.many([c for _, c in rows])], strict=True))
     by = {c: [v for row, v in scored if row["label"] == c] for c in ("kaggle", "ml", "other")}
     order = {"kaggle": 2, "ml": 1, "other": 0}
     predicted = [min(order, key=lambda c: abs(order[c] / 2 - v)) for _, v in scored]
@@ -75,6 +78,7 @@ def relevance_agreement(path: Path) -> dict:
         "auc_ml_vs_other": _auc(by["ml"], by["other"]),
         "mean": {c: sum(vs) / len(vs) for c, vs in by.items() if vs},
         "accuracy": sum(p == row["label"] for p, (row, _) in zip(predicted, scored, strict=True)) / len(scored),
+        "other_below_half": sum(v < 0.5 for v in by["other"]) / len(by["other"]) if by["other"] else float("nan"),
         "spearman": _rho([order[row["label"]] for row, _ in scored], [v for _, v in scored]),
         "kinds": {  # each unrelated kind against all Kaggle talk, each Kaggle kind against all unrelated talk
             f"{label}:{k}": _auc([v for row, v in scored if row["label"] == label and row["kind"] == k], by["other"])
@@ -130,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT, help="folder with the three JSONL files")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--relevance", type=Path, metavar="FILE", help="measure relevance alone on this labelled JSONL")
     args = parser.parse_args(argv)
-    result = agreement(args.directory)
+    if args.relevance and not args.relevance.is_file():
+        parser.exit(2, f"{args.relevance}: no such file; pass a JSONL of label/kind/text rows\n")
+    result = {"relevance": relevance_agreement(args.relevance)} if args.relevance else agreement(args.directory)
     if args.json:
         json.dump(result, sys.stdout, ensure_ascii=False, indent=1)
         print()
