@@ -13,7 +13,7 @@ import numpy as np
 
 from rubrics._morph import DATA, LEMMA, MECABRC, Analysis, Memo, analyse
 from rubrics._registry import rubric
-from rubrics.contamination import find_artefacts, strip_artefacts
+from rubrics.contamination import strip_artefacts
 from rubrics.records import Conversation, Score
 
 MODEL = DATA / "relevance.json"
@@ -45,8 +45,11 @@ def topic_classes() -> dict[str, str]:
 
 
 def read(text: str) -> Analysis:
-    """The parse relevance reads: the text with its tweet artefacts cut, since a `#kaggle` tag is not Kaggle talk."""
-    return analyse(strip_artefacts(text)) if find_artefacts(text) else analyse(text)
+    """The parse relevance reads: the text with its tweet artefacts cut, since a `#kaggle` tag is not Kaggle talk.
+
+    The same text fluency parses, so the two rubrics share one parse of each turn.
+    """
+    return analyse(strip_artefacts(text))
 
 
 class _Model(NamedTuple):
@@ -197,7 +200,7 @@ def scores(conversations: Sequence[Conversation]) -> list[Score]:
 # The shared parse and the artefact finder live in other modules, so their sources are part of this rubric's version.
 @rubric(
     higher_is_better=True,
-    data_files=(MECABRC, MODEL, DATA.parent / "_morph.py", DATA.parent / "contamination.py"),
+    data_files=(MECABRC, MODEL, TOPICS, DATA.parent / "_morph.py", DATA.parent / "contamination.py"),
     many=scores,
 )
 def relevance(conversation: Conversation) -> Score:
