@@ -137,11 +137,11 @@ def _urls(text: str) -> list[tuple[int, int]]:
 
 # @mentions: an ASCII screen name of up to 20 characters, not after a letter, digit or `!#$%&*@` (e-mail addresses,
 # `f!@kn`), nor continued by another `@`, an accented letter or `://`. An `RT` before it (`RT@a`, `rt:@a`, `RT @a:`)
-# is part of the artefact, as is a list (`@a/list`) and a retweet's colon.
+# is part of the artefact, as is a list (`@a/list`) and a retweet's colon (`RT＠a：`).
 _MENTION = re.compile(
-    r"(?:(?<![a-zA-Z0-9_+~.-])[Rr][Tt]:? ?(?=[@＠])|(?<![a-zA-Z0-9_!#$%&*@＠]))[@＠][a-zA-Z0-9_]{1,20}"
+    r"(?:(?<![a-zA-Z0-9_+~.-])(?P<rt>[Rr][Tt]):? ?(?=[@＠])|(?<![a-zA-Z0-9_!#$%&*@＠]))[@＠][a-zA-Z0-9_]{1,20}"
     r"(?:/[a-zA-Z][a-zA-Z0-9_-]{0,24})?(?![@＠a-zA-Z0-9_\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]|://)"
-    r"(?:[:：](?=\s|$))?"
+    r"(?(rt)[:：]?|(?:[:：](?=\s|$))?)"
 )
 
 # Hashtags: a run of letters, marks, digits, `_` and a few joiners (・, 〜, ZWJ) holding at least one letter, not
