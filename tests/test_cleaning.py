@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from hojichar import Compose
 
-from harness.cleaning import RemoveURLs, Unhashtag, apply_rules, clean_one, default_tweet_rules
 from harness.cli import main
-from harness.load import load_experiment
+from harness.data.cleaning import RemoveURLs, Unhashtag, apply_rules, clean_one, default_tweet_rules
+from harness.spec.load import load_experiment
 from rubrics.contamination import find_artefacts
 
 RULES = default_tweet_rules()

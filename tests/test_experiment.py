@@ -9,8 +9,8 @@ import pytest
 
 from harness import DataSpec, GenerationSpec, LoraSpec, ModelSpec, Scenario, TrainingSpec
 from harness.errors import UserError
-from harness.experiment import SpecError
-from harness.load import load_experiment
+from harness.spec.experiment import SpecError
+from harness.spec.load import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 

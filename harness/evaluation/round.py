@@ -8,10 +8,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from harness.debate import build_chain, generation_threads, hold_debates
-from harness.experiment import Experiment
-from harness.runlog import RunLog
-from harness.tracking import Tracker
+from harness.evaluation.debate import build_chain, generation_threads, hold_debates
+from harness.records.runlog import RunLog
+from harness.records.tracking import Tracker
+from harness.spec.experiment import Experiment
 from rubrics import Rubric
 from rubrics.records import Conversation
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from harness.evaluation import Evaluator
-from harness.runlog import RunLog
+from harness.evaluation.round import Evaluator
+from harness.records.runlog import RunLog
 
 
 class Diverged(RuntimeError):

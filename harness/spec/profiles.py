@@ -1,14 +1,14 @@
-"""Loading the model an experiment names, and choosing the profile that can actually run here."""
+"""Profiles, in one place: which profile a run uses and why, what `--max-steps`/`--eval-every` change, and the
+gate's short schedule. Every schedule a run or the gate trains on is derived here from the declared experiment."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from harness.embedded import EMBEDDED_DIR
 from harness.errors import UserError
-from harness.experiment import EMBEDDED, Experiment, ModelSpec
+from harness.spec.experiment import EMBEDDED, EMBEDDED_DIR, Experiment, GateSpec, ModelSpec
 
 _WEIGHT_FILES = (
     "model.safetensors",
@@ -59,24 +59,24 @@ def choose_profile(experiment: Experiment, requested: str, cuda: bool) -> Profil
     return ProfileChoice("cpu", "; ".join(missing))
 
 
-def load(spec: ModelSpec, device: str) -> tuple[Any, Any]:
-    """The model (train mode, on `device`) and its tokenizer set up for left-padded batched generation."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging
+def with_overrides(experiment: Experiment, max_steps: int | None, eval_every: int | None) -> Experiment:
+    """The experiment with the command line's schedule overrides (None keeps the profile's)."""
+    # Both overrides in one replace: validation sees the new max_steps together with the new eval_every.
+    training = experiment.training
+    if max_steps is not None:
+        training = dataclasses.replace(training, max_steps=max_steps)
+    return dataclasses.replace(experiment, training=training, eval_every=eval_every or experiment.eval_every)
 
-    logging.disable_progress_bar()
-    path = resolve_model_path(spec)
-    dtype = getattr(torch, spec.dtype) if device == "cuda" else torch.float32
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except OSError as exc:
-        raise UserError(f"cannot load model {spec.name_or_path!r}: {str(exc).splitlines()[0]}") from exc
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.to(device)
-    model.train()
-    return model, tokenizer
+
+def gate_spec(experiment: Experiment) -> GateSpec:
+    if experiment.gate is None:
+        raise UserError(f"experiment {experiment.name!r} declares no gate (Experiment.gate = GateSpec(...))")
+    return experiment.gate
+
+
+def gate_experiment(experiment: Experiment) -> Experiment:
+    """The cpu profile with the gate's short schedule; checkpoints only at the end."""
+    gate, cpu = gate_spec(experiment), experiment.for_profile("cpu")
+    training = dataclasses.replace(cpu.training, max_steps=gate.max_steps, seed=gate.seed, save_steps=gate.max_steps,
+                                   warmup_steps=min(cpu.training.warmup_steps, gate.max_steps))  # fmt: skip
+    return dataclasses.replace(cpu, training=training, eval_every=min(gate.eval_every, gate.max_steps))

@@ -14,8 +14,8 @@ from langchain_core.outputs import Generation, LLMResult
 from langchain_core.prompts import PromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from harness.experiment import GenerationSpec, Scenario
-from harness.generation import generate, reuse_kv
+from harness.evaluation.generation import generate, reuse_kv
+from harness.spec.experiment import GenerationSpec, Scenario
 from rubrics.records import Conversation, Turn
 
 PROMPT = PromptTemplate.from_template("テーマ「{topic}」について、{cast}が議論する。\n{history}{speaker}：")

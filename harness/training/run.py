@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import json
 import platform
@@ -14,11 +13,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.data import Corpus
+from harness.data.corpus import Corpus
 from harness.errors import UserError
-from harness.experiment import Experiment
-from harness.load import load_experiment
-from harness.runlog import RunLog, read_run
+from harness.records.runlog import RunLog, read_run
+from harness.spec.experiment import Experiment
+from harness.spec.load import load_experiment
+from harness.spec.profiles import choose_profile, with_overrides
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
              "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
@@ -49,18 +49,11 @@ class Plan:
 def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> Plan:
     import torch
 
-    from harness.model import choose_profile
-
     declared = load_experiment(path)
     cuda = torch.cuda.is_available()
     choice = choose_profile(declared, profile, cuda)
-    experiment = declared.for_profile(choice.name)
-    # Both overrides in one replace: validation sees the new max_steps together with the new eval_every.
-    training = experiment.training
-    if overrides.get("max_steps") is not None:
-        training = dataclasses.replace(training, max_steps=overrides["max_steps"])
-    eval_every = overrides["eval_every"] if overrides.get("eval_every") is not None else experiment.eval_every
-    experiment = dataclasses.replace(experiment, training=training, eval_every=eval_every)
+    profiled = declared.for_profile(choice.name)
+    experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
     if choice.name == "cpu":
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
               f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",
@@ -94,7 +87,7 @@ def run(
     strict: bool = False,
 ) -> tuple[Path, str]:
     """Run the experiment; return its run directory (run log, adapter, W&B files) and final status."""
-    from harness.data import load_corpus
+    from harness.data.corpus import load_corpus
 
     plan = _plan(experiment_path, profile, {"max_steps": max_steps, "eval_every": eval_every})
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
@@ -126,12 +119,12 @@ def run(
     }
     runlog.write("header", **header)
     runlog.write("cleaning", rules=[s.to_dict() for s in corpus.stats])
-    return run_dir, _train(plan, corpus, run_dir, runlog, header, strict=strict)
+    return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict)
 
 
 def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     """Continue an interrupted or crashed run from its last checkpoint, in the same run directory and W&B run."""
-    from harness.data import load_corpus
+    from harness.data.corpus import load_corpus
 
     try:
         previous = read_run(run_dir)
@@ -153,7 +146,7 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
     runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
     print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
-    return run_dir, _train(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint)
+    return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -162,7 +155,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
-def _train(
+def fit(
     plan: Plan,
     corpus: Corpus,
     run_dir: Path,
@@ -171,18 +164,19 @@ def _train(
     strict: bool,
     checkpoint: Path | None = None,
 ) -> str:
-    """The run proper: everything from here on is recorded, and the run log always gets its `end` record."""
+    """Train and evaluate on schedule (the run proper): everything from here on is recorded, and the run log always
+    gets its `end` record. `run`, `resume` and the gate all train through here."""
     import torch
     from datasets import Dataset
     from peft import get_peft_model
     from transformers import Trainer, TrainingArguments, default_data_collator
     from transformers.integrations import WandbCallback
 
-    from harness.callback import EvalCallback, StopRequest
-    from harness.data import pack_blocks
-    from harness.evaluation import Evaluator
-    from harness.model import load
-    from harness.tracking import Tracker, guarded_trainer_callback
+    from harness.data.corpus import pack_blocks
+    from harness.evaluation.round import Evaluator
+    from harness.records.tracking import Tracker, guarded_trainer_callback
+    from harness.training.callback import EvalCallback, StopRequest
+    from harness.training.model import load
 
     experiment, t = plan.experiment, plan.experiment.training
     tracker = Tracker(run_dir, header["run_id"], experiment.name, header, resume=checkpoint is not None)

@@ -11,7 +11,7 @@ from typing import Any
 
 import wandb
 
-from harness.runlog import redact
+from harness.records.runlog import redact
 
 TABLE_KEY = "conversations"
 _warned: set[str] = set()
