@@ -155,9 +155,10 @@ _TAG_AFTER = rf"(?:(?<!{_TAG_CHAR}|&)|(?<=[\ufe0e\ufe0f\u3041-\u309f]))"
 _HASHTAG = regex.compile(
     rf"{_TAG_AFTER}[#＃](?![\ufe0f\u20e3])(?={_TAG_CHAR}*?[\p{{L}}\p{{M}}]){_TAG_CHAR}++(?![#＃]|://)"
 )
-# Rank and episode numbers are no tags (a deviation from twitter-text, which has no case of it): digits then a
-# particle or a counter, as in `#1のチーム`, `Meetup #6の参加記`, `#3位`, `#12話`. `#1hashtag`, `#2024年` stay tags.
-_NOT_A_TAG = regex.compile(r"[#＃]\p{Nd}+[\u3041-\u309f位話回戦号]")
+# Rank and episode numbers are no tags (a deviation from twitter-text, which has no case of it): digits straight
+# followed by Japanese, as in `#1のチーム`, `Meetup #6の参加記`, `#3位`, `#1解法` (what neologdn makes of `#1 解法`),
+# unless a date or quantity counter makes the number part of the tag's word (`#2024年の振り返り`, `#100日チャレンジ`).
+_NOT_A_TAG = regex.compile(r"[#＃]\p{Nd}+(?![年月日週時分秒歳人])[\u3041-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 
 # Cheap pre-check: every artefact contains one of these, and most generated turns contain none.
 _MAYBE_ARTEFACT = re.compile(r"[#＃@＠.]")

@@ -68,6 +68,7 @@ NOT_ARTEFACTS = [
     "順位は#1ではなく、3位でした",
     "#1のチームはGBDTだけで勝っていた",
     "前回は#3位だったので今回こそ",
+    "今回の#1解法はCV設計の説明だけで1ページある",
     # Tags inside a word (Twitter links none of these) and a `#` that ends a tag.
     "ハッシュタグ#機械学習 は付けない派",
     "Kaggle#CV の話",
