@@ -5,6 +5,7 @@ import pytest
 from rubrics import contamination
 from rubrics.contamination import find_artefacts, strip_artefacts
 from rubrics.records import Conversation, Turn
+from rubrics.validate import DEFAULT, contamination_agreement
 
 ARTEFACTS = [
     ("今日から新しいコンペに参加します #Kaggle", [("hashtag", "#Kaggle")]),
@@ -141,3 +142,10 @@ def test_more_artefacts_score_higher():
 
 def test_strip_artefacts_leaves_the_language():
     assert strip_artefacts("RT @jp: 新コンペ開始 https://t.co/x #Kaggle") == "新コンペ開始"
+
+
+def test_the_validation_set_covers_every_hard_kind_and_each_is_exact():
+    result = contamination_agreement(DEFAULT / "contamination.jsonl")
+    hard = {"url_query", "url_bare", "invalid_tld", "numbering", "csharp", "rt", "tag_in_word", "fullwidth"}
+    assert hard <= set(result["kinds"])
+    assert {k: v for k, v in result["kinds"].items() if v < 1.0} == {} and result["false_positives"] == 0
