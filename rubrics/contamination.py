@@ -51,20 +51,28 @@ _NOT_DOMAIN = (
     r"!'#%&()*+,\\./:;<=>?@\[\]^{|}~$\"`\s\x85\u180e\u202a-\u202e\u061c\u200e\u200f\u2066-\u2069\ufeff\ufffe\uffff"
 )
 _DC = rf"[^{_NOT_DOMAIN}_\-]"
-_SUBDOMAIN = rf"{_DC}(?:[^{_NOT_DOMAIN}]*{_DC})?\."
-_NAME = rf"{_DC}(?:[^{_NOT_DOMAIN}_]*{_DC})?\."
+# Labels are matched possessively: a failed attempt costs one scan of the label, not a backtrack per character.
+_SUBDOMAIN = rf"(?={_DC})[^{_NOT_DOMAIN}]++(?<={_DC})\."
+_NAME = rf"(?={_DC})[^{_NOT_DOMAIN}_]++(?<={_DC})\."
 _TLD = rf"(?:{_trie(_top_level_domains(PSLFILE))}|xn--[0-9a-z-]+)(?![0-9a-z@+-])"
 # Path characters; a path ends on a letter, digit or one of `+-=_#/`, or on balanced parentheses (`Primer_(film)`).
 _PC = r"[a-z\u0400-\u04ff0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]"
 _PARENS = rf"\((?:{_PC}+|{_PC}*\({_PC}+\){_PC}*)\)"
 _PATH_END = rf"(?:[+\-a-z\u0400-\u04ff0-9=_#/\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]|{_PARENS})"
 _QUERY = r"\?[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]*[a-z0-9\-_&=#/]"
-# The lookahead is no rule, only speed: it fails at once where no `.` follows within reach (most of a Japanese turn).
-_URL = re.compile(
-    rf"(?<![a-z0-9@＠$#＃\ufffe\ufeff\uffff])(?=(?:https?://)?[^{_NOT_DOMAIN}]*\.)(?P<scheme>https?://)?(?P<domain>(?:{_SUBDOMAIN})*{_NAME}{_TLD})"
-    rf"(?::[0-9]+)?(?P<path>/(?:(?:{_PC}|{_PARENS})*{_PATH_END})?)?(?:{_QUERY})?",
-    re.IGNORECASE,
+_URL_BODY = (
+    rf"(?<![a-z0-9@＠$#＃\ufffe\ufeff\uffff])(?=(?:https?://)?[^{_NOT_DOMAIN}]*\.)"
+    rf"(?P<scheme>https?://)?(?P<domain>(?:{_SUBDOMAIN}){{0,126}}{_NAME}{_TLD})"
+    rf"(?::[0-9]+)?(?P<path>/(?:(?:{_PC}|{_PARENS})*{_PATH_END})?)?(?:{_QUERY})?"
 )
+# Parts of these patterns are no rule, only speed; each keeps the matches twitter-text's pattern finds:
+# - the lookahead fails at once where no `.` follows within reach;
+# - `_URL` starts an attempt only where a run of domain characters starts, or at a scheme (`_URL_HERE` tries the first
+#   place after the last match, wherever it is): inside a run an attempt fails where the run's start failed (the
+#   labels to its right are the same), so a long Japanese turn is not scanned again from each letter;
+# - a domain has at most 127 labels (DNS's limit), which bounds the work on `a.a.a.a...` loops.
+_URL = re.compile(rf"(?:(?<!{_DC})|(?=https?://)){_URL_BODY}", re.IGNORECASE)
+_URL_HERE = re.compile(_URL_BODY, re.IGNORECASE)
 # Without a scheme only ASCII domains count (`ページはkaggle.com/x` yields `kaggle.com/x`), found inside the match.
 _ASCII_DOMAIN = re.compile(
     rf"(?:[a-z0-9\-\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]+\.)+{_TLD}",
@@ -114,7 +122,7 @@ def _urls(text: str) -> list[tuple[int, int]]:
     spans = []
     pos = 0
     # As in twitter-text, the character before a URL is not part of the previous match, accepted or not.
-    while m := _URL.search(text, pos):
+    while m := _URL_HERE.match(text, pos) or _URL.search(text, pos + 1):
         pos = m.end() + 1
         start, end = m.span()
         if m["scheme"]:
