@@ -10,6 +10,7 @@ from rubrics.validate import DEFAULT, contamination_agreement
 ARTEFACTS = [
     ("今日から新しいコンペに参加します #Kaggle", [("hashtag", "#Kaggle")]),
     ("EDAだけで一日が終わった＃機械学習", [("hashtag", "＃機械学習")]),
+    ("初メダル獲得#機械学習#kaggle", [("hashtag", "#kaggle")]),  # a tag a `#` follows is none (Twitter)
     ("毎月言われてる#月刊Kaggleは役に立たない", [("hashtag", "#月刊Kaggleは役に立たない")]),
     ("#kaggle #データ分析 初メダル", [("hashtag", "#kaggle"), ("hashtag", "#データ分析")]),
     ("#2024年の振り返り", [("hashtag", "#2024年の振り返り")]),
