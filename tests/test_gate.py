@@ -97,8 +97,7 @@ def test_rules_that_keep_urls_and_hashtags_fail_at_the_data_level() -> None:
     experiment = load_experiment(EXPERIMENT)
     base, cand = (gate.data_level(_side(experiment, r), experiment) for r in (SHIPPED, NO_STRIPPING))
     rows = {r["metric"]: r for r in gate._data_rows(base, cand, experiment)}
-    # 0.49: neologdn glues some tags to the word before them (`ない #実務` -> `ない#実務`), no tag by Twitter's rules.
-    assert rows["artefact_rate"]["verdict"] == "fail" and rows["artefact_rate"]["candidate"] > 0.4
+    assert rows["artefact_rate"]["verdict"] == "fail" and rows["artefact_rate"]["candidate"] > 0.5
     assert {r["metric"]: r["verdict"] for r in gate._data_rows(base, base, experiment)}["artefact_rate"] == "pass"
 
 
