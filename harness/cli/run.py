@@ -52,10 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from harness import distributed
     from harness.evaluation.round import EvalFailed
     from harness.records.runs import resolve
     from harness.training.callback import Diverged
-    from harness.training.run import resume, run
+    from harness.training.run import RankLost, resume, run
 
     try:
         if args.resume:
@@ -68,9 +69,11 @@ def main(args: argparse.Namespace) -> int:
         else:
             run_dir, status = run(args.experiment, args.profile, Path(args.runs_dir), args.max_steps,
                                   args.eval_every, strict=args.strict)  # fmt: skip
-    except (Diverged, EvalFailed) as exc:
+    except (Diverged, EvalFailed, RankLost) as exc:
         print(f"harness: run failed: {exc}", file=sys.stderr)
         return EXIT_CODES["failed"]
+    if not distributed.is_main():
+        return EXIT_CODES[status]
     print(f"harness: run {status}: {run_dir}" + (f" (continue with --resume {run_dir})" if status != "completed"
                                                   else ""))  # fmt: skip
     return EXIT_CODES[status]
