@@ -20,6 +20,7 @@ from harness.records.runlog import RunLog, read_run
 from harness.spec.experiment import Experiment
 from harness.spec.load import load_experiment
 from harness.spec.profiles import choose_profile, with_overrides
+from harness.training.model import check_quantization
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
              "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
@@ -54,6 +55,7 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> P
     cuda = torch.cuda.is_available()
     choice = choose_profile(declared, profile, cuda)
     profiled = declared.for_profile(choice.name)
+    check_quantization(profiled.model, cuda)
     experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
     if choice.name == "cpu" and distributed.is_main():
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
@@ -62,19 +64,37 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> P
     return Plan(experiment, Path(path).resolve(), choice.name, choice.reason, overrides, cuda)
 
 
+# Architectures peft has no LoRA default for, adapted like their nearest relative in peft's table.
+_EXTRA_LORA_DEFAULTS = {"gpt_neox_japanese": ["query_key_value"]}
+
+
+def lora_targets(experiment: Experiment, model: Any) -> list[str]:
+    """The module names LoRA adapts: the experiment's, or peft's default for the model's architecture."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    known = ", ".join(sorted(n for n in names if n and not n.isdigit()))
+    if not experiment.lora.target_modules:
+        model_type = model.config.model_type
+        targets = DEFAULTS.get(model_type) or _EXTRA_LORA_DEFAULTS.get(model_type)
+        if not targets:
+            raise UserError(f"LoraSpec.target_modules: peft has no default for {model_type!r} models; name the "
+                            f"modules to adapt (its modules are {known})")  # fmt: skip
+        return list(targets)
+    missing = [m for m in experiment.lora.target_modules if m not in names]
+    if missing:
+        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {known}")
+    return list(experiment.lora.target_modules)
+
+
 def _lora_config(experiment: Experiment, model: Any) -> Any:
     from peft import LoraConfig
 
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [m for m in experiment.lora.target_modules if m not in names]
-    if missing:
-        known = sorted(n for n in names if n and not n.isdigit())
-        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {', '.join(known)}")
     return LoraConfig(
         r=experiment.lora.r,
         lora_alpha=experiment.lora.alpha,
         lora_dropout=experiment.lora.dropout,
-        target_modules=list(experiment.lora.target_modules),
+        target_modules=lora_targets(experiment, model),
         task_type="CAUSAL_LM",
     )
 
@@ -229,8 +249,13 @@ def fit(
         else:
             tracker.preload(read_run(run_dir).conversations(), [r.name for r in experiment.rubrics])
         torch.manual_seed(t.seed)
-        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu")
+        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing)
+        if experiment.generation.chat_template and not tokenizer.chat_template:
+            raise UserError("GenerationSpec.chat_template: the model's tokenizer has no chat template; set it False")
         model = get_peft_model(model, _lora_config(experiment, model))
+        trainable, total = model.get_nb_trainable_parameters()
+        runlog.write("model", lora_targets=sorted(model.peft_config["default"].target_modules), parameters=total,
+                     trainable_parameters=trainable)  # fmt: skip
         blocks, dropped = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         runlog.write("data", blocks=len(blocks), block_size=experiment.data.block_size, tail_tokens_dropped=dropped)
         args = TrainingArguments(
