@@ -79,3 +79,14 @@ def test_a_llama_chat_model_holds_the_debates_through_its_chat_template(tmp_path
     assert prompt.startswith("<|im_start|>user\nテーマ「")
     assert "<|im_start|>assistant\nKaggleアンチ：" in prompt and "<|im_start|>user\nKaggleファン：" in prompt
     assert prompt.endswith("<|im_start|>assistant\nKaggleアンチ：")
+
+
+def test_qlora_without_cuda_is_one_line_and_exit_2_before_a_run_directory_exists(write_experiment, tmp_path, capsys):
+    from harness.cli import main
+
+    source = Path(write_experiment()).read_text(encoding="utf-8")
+    quantized = write_experiment(source.replace('dtype="float32")', 'dtype="float32", quantization="4bit")'), "q")
+    assert main(["run", str(quantized), "--profile", "full", "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ModelSpec.quantization='4bit' loads through bitsandbytes, which needs CUDA" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "runs").exists()
