@@ -297,6 +297,8 @@ class Experiment:
     """Evaluate at step 0, then every this many steps, and at the end."""
     cleaning: tuple[Rule, ...] = ()
     """Ordered HojiChar filters (a list, tuple or `hojichar.Compose`) applied to every document before training."""
+    cleaning_variants: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    """Named alternative rule sets a run or a sweep picks with the setting `cleaning=NAME` (README "Sweeps")."""
     generation: GenerationSpec = field(default_factory=GenerationSpec)
     cpu: Profile | None = None
     """The fallback profile used where the declared model cannot run."""
@@ -308,6 +310,11 @@ class Experiment:
     def __post_init__(self) -> None:
         if (rules := as_rules(self.cleaning)) is not None:
             object.__setattr__(self, "cleaning", rules)
+        if isinstance(self.cleaning_variants, dict):
+            variants = {k: as_rules(v) for k, v in self.cleaning_variants.items()}
+            bad = sorted(str(k) for k, v in variants.items() if v is None or not isinstance(k, str))
+            _require(not bad, f"Experiment.cleaning_variants: {bad} must name a list of HojiChar filters or a Compose")
+            object.__setattr__(self, "cleaning_variants", variants)
         if isinstance(self.rubrics, tuple | list):
             object.__setattr__(self, "rubrics", tuple(_rubric(r) for r in self.rubrics))
         _check_types(self)

@@ -19,7 +19,7 @@ from harness.errors import UserError
 from harness.records.runlog import RunLog, read_run
 from harness.spec.experiment import Experiment
 from harness.spec.load import load_experiment
-from harness.spec.profiles import choose_profile, with_overrides
+from harness.spec.profiles import choose_profile, with_overrides, with_settings
 from harness.training.model import check_quantization
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
@@ -44,19 +44,20 @@ class Plan:
     experiment_file: Path
     profile: str
     reason: str
-    overrides: dict[str, int | None]
+    overrides: dict[str, Any]
     cuda: bool
 
 
-def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> Plan:
+def _plan(path: str | Path, profile: str, overrides: dict[str, Any]) -> Plan:
     import torch
 
     declared = load_experiment(path)
     cuda = torch.cuda.is_available()
     choice = choose_profile(declared, profile, cuda)
     profiled = declared.for_profile(choice.name)
-    check_quantization(profiled.model, cuda)
     experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
+    experiment = with_settings(experiment, overrides.get("settings") or {})
+    check_quantization(experiment.model, cuda)
     if choice.name == "cpu" and distributed.is_main():
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
               f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",
@@ -128,12 +129,16 @@ def run(
     max_steps: int | None = None,
     eval_every: int | None = None,
     strict: bool = False,
+    settings: dict[str, str] | None = None,
+    group: str | None = None,
 ) -> tuple[Path, str]:
-    """Run the experiment; return its run directory (run log, adapter, W&B files) and final status."""
+    """Run the experiment (with `KEY=VALUE` settings, in a W&B group: see spec/profiles.py and `harness sweep`);
+    return its run directory (run log, adapter, W&B files) and final status."""
     from harness.data.corpus import load_corpus
 
     backend = _join_processes()
-    plan = _plan(experiment_path, profile, {"max_steps": max_steps, "eval_every": eval_every})
+    overrides = {"max_steps": max_steps, "eval_every": eval_every, "settings": settings or {}}
+    plan = _plan(experiment_path, profile, overrides)
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
     run_id, problem = None, None
     if distributed.is_main():  # rank 0 names and creates the one run directory, every other rank takes its name
@@ -156,6 +161,7 @@ def run(
         "profile_reason": plan.reason,
         "overrides": plan.overrides,
         "device": "cuda" if plan.cuda else "cpu",
+        "group": group or plan.experiment.name,
         "world_size": distributed.world_size(),
         "backend": backend,
         "versions": library_versions(),
@@ -238,7 +244,7 @@ def fit(
 
     experiment, t = plan.experiment, plan.experiment.training
     tracker = (
-        Tracker(run_dir, header["run_id"], experiment.name, header, resume=checkpoint is not None)
+        Tracker(run_dir, header["run_id"], header.get("group", experiment.name), header, resume=checkpoint is not None)
         if distributed.is_main()
         else _RankSilent()
     )
