@@ -80,17 +80,20 @@ def real_text_agreement(paths: list[Path], seed: int = 7) -> dict:
     texts = [t for path in paths for t in real_sentences(path)]
     natural = fluency.many([Conversation.from_text(t) for t in texts])
     rng = random.Random(seed)
-    kinds = {}
+    values = [s.value for s in natural]
+    kinds, corrupted = {}, []
     for kind, corrupt in CORRUPTIONS.items():
         bad = [b for b in (corrupt(t, rng) for t in texts) if b.strip() and b not in texts]
-        scored = fluency.many([Conversation.from_text(b) for b in bad])
-        kinds[kind] = _auc([s.value for s in natural], [s.value for s in scored])
-    values = [s.value for s in natural]
+        scored = [s.value for s in fluency.many([Conversation.from_text(b) for b in bad])]
+        kinds[kind] = _auc(values, scored)
+        corrupted += scored
     return {
         "n": len(texts),
         "below_half": sum(v < 0.5 for v in values) / len(values),
         "p10": sorted(values)[len(values) // 10],
+        "auc": _auc(values, corrupted),
         "auc_min": min(kinds.values()),
+        "corrupted_below_half": sum(v < 0.5 for v in corrupted) / len(corrupted),
         "kinds": kinds,
     }
 
