@@ -259,8 +259,10 @@ def _identity() -> dict:
 
 def _fit_scaled(x: np.ndarray, y: np.ndarray) -> dict:
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    # Strong regularisation: synthetic corruptions are separable, and unbounded weights would let one odd feature
-    # of an unusual but natural text (an emoji, a rare symbol) veto it.
+    # Mild regularisation (C=1): the features are few and each is a rate or a log-odds; at C=0.05 a loop or a cut
+    # weighed less than a final 。, so `一番一番一番一番だよ。` read as fluent. Weighing natural text more (class
+    # weights 2 or 4) halves the noun-ending tweets below 0.5 but lets half the mid-word cuts through (measured on the
+    # dev splits; see README).
     clf = LogisticRegression(C=1.0, max_iter=1000).fit((x - mean) / scale, y)
     return {
         "features": list(fluency.FEATURES),
@@ -306,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=fluency.DATA, help="folder for the artefacts (default: shipped)")
     out = parser.parse_args(argv).out
+    out.mkdir(parents=True, exist_ok=True)
     held_out = validation_texts()
     rel_rows = [r for r in labelled_relevance() if r[0] not in held_out]
     chat = [r["text"] for r in read_jsonl(TRAIN / "natural.jsonl")]

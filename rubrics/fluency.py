@@ -24,7 +24,18 @@ from rubrics.contamination import strip_artefacts
 from rubrics.records import Conversation, Score
 
 MODEL = DATA / "fluency.json"
-FEATURES = ("word_cost", "link_cost", "rough_links", "end", "loop", "repeat", "unknown", "archaic", "particle_runs")
+FEATURES = (
+    "word_cost",
+    "link_cost",
+    "rough_links",
+    "end",
+    "cut",
+    "loop",
+    "repeat",
+    "unknown",
+    "archaic",
+    "particle_runs",
+)
 _PRIOR_WEIGHT = 3  # pseudo-morphemes of ordinary text each mean is shrunk towards: one rare word is not garbage
 _ROUGH_LINK = 1500  # a connection dearer than this is rare in real text (its 95th percentile in news is ~1,600)
 # A unit repeated three times or more back to back, up to 20 characters long, in any script (see _loop_chars).
@@ -59,13 +70,14 @@ def end_class(key: str) -> str:
     if key.startswith("?"):
         word = unicodedata.normalize("NFKC", key[1:])
         if word.isascii() and word.isalpha():
-            shape = "caps" if word.isupper() else "short" if len(word) <= 3 else "word"
+            shape = "caps" if word.isupper() else "short" if len(word) <= 3 else "title" if word.istitle() else "word"
             return "?latin-" + shape
         return "?" + _kind(key) + ("-digit" if word[-1:].isdigit() else "")
     pos1, pos2, _, form, lemma = key.split(",", 4)
     if pos1 in ("助詞", "助動詞", "補助記号", "接尾辞", "接頭辞", "記号", "接続詞", "感動詞"):
         return f"{pos1}-{pos2}-{form.partition('-')[0]}-{lemma}"
-    return f"{pos1}-{pos2}-{form.partition('-')[0]}"
+    # A one-character noun (`平` of `平日`, `割` of `割引`) is how a word cut in two most often ends a turn.
+    return f"{pos1}-{pos2}-{form.partition('-')[0]}" + ("-1" if len(lemma) == 1 and pos1 == "名詞" else "")
 
 
 KIND = Memo(_kind)
@@ -151,7 +163,7 @@ def _feature_matrix(texts: list[str], analyses: list[Analysis], model: Model) ->
                 len(set(zip(a.surfaces, a.surfaces[1:], a.surfaces[2:], strict=False))),
                 k.count("u"),
                 k.count("a"),
-                sum(map(len, re.findall("p{3,}", k))),
+                sum(map(len, re.findall("p{4,}", k))),
             )
             for t, a, k in zip(texts, analyses, kinds, strict=True)
         ],
@@ -163,7 +175,8 @@ def _feature_matrix(texts: list[str], analyses: list[Analysis], model: Model) ->
             (word_sum + _PRIOR_WEIGHT * model.prior[0]) / (morphemes + _PRIOR_WEIGHT) / 1000,
             (link_sum + _PRIOR_WEIGHT * model.prior[1]) / (morphemes + 1 + _PRIOR_WEIGHT) / 1000,
             rough / (morphemes + 1),
-            stats[:, 0],
+            np.maximum(stats[:, 0], 0.0),  # a whole end (`。`, `ます`, `ね`)
+            np.minimum(stats[:, 0], 0.0),  # a cut end (`が`, `To`): weighed apart, as it says more
             stats[:, 1],
             np.where(grams > 2, 1.0 - stats[:, 2] / np.maximum(grams, 3), 0.0),
             stats[:, 3] / m,

@@ -120,12 +120,13 @@ def reference_features(text: str) -> list[float]:
     n, s = len(a.keys), a.surfaces
     word = [model.latin_cost if k == "l" else w for w, k in zip(word, kinds, strict=True)]
     links = [*link, end]
-    soup = sum(len(run) for run in re.findall("p{3,}", "".join(kinds)))
+    soup = sum(len(run) for run in re.findall("p{4,}", "".join(kinds)))
     return [
         (sum(word) + 3 * model.prior[0]) / (n + 3) / 1000,
         (sum(links) + 3 * model.prior[1]) / (n + 1 + 3) / 1000,
         sum(c >= 1500 for c in links) / (n + 1),
-        model.ends.get(ending(text), 0.0) if n else model.ends.get("<empty>", 0.0),
+        max(model.ends.get(ending(text), 0.0), 0.0),
+        min(model.ends.get(ending(text), 0.0), 0.0),
         min(_loop_chars(text) / 6, 1.0),
         1.0 - len(set(zip(s, s[1:], s[2:], strict=False))) / (n - 2) if n > 4 else 0.0,
         kinds.count("u") / max(n, 1),
