@@ -35,6 +35,7 @@ FEATURES = (
     "unknown",
     "archaic",
     "particle_runs",
+    "particles",
 )
 _PRIOR_WEIGHT = 3  # pseudo-morphemes of ordinary text each mean is shrunk towards: one rare word is not garbage
 _ROUGH_LINK = 1500  # a connection dearer than this is rare in real text (its 95th percentile in news is ~1,600)
@@ -121,6 +122,12 @@ def _loop_chars(text: str) -> int:
     return total
 
 
+def end_odds(table: dict[str, float], cls: str) -> float:
+    """A class's log-odds, or its part of speech's when the word itself was too rare to count (`不` → a prefix)."""
+    odds = table.get(cls)
+    return odds if odds is not None else table.get(cls.rsplit("-", 1)[0] + "-*", 0.0)
+
+
 def _ending(keys: tuple[str, ...], kinds: str) -> str:
     """The end class of the last morpheme that is not a space ("<empty>" for none)."""
     last = len(kinds.rstrip("s")) - 1
@@ -158,17 +165,18 @@ def _feature_matrix(texts: list[str], analyses: list[Analysis], model: Model) ->
     stats = np.array(
         [
             (
-                model.ends.get(_ending(a.keys, k), 0.0),
+                end_odds(model.ends, _ending(a.keys, k)),
                 min(_loop_chars(t) / 6, 1.0),
                 len(set(zip(a.surfaces, a.surfaces[1:], a.surfaces[2:], strict=False))),
                 k.count("u"),
                 k.count("a"),
                 sum(map(len, re.findall("p{4,}", k))),
+                k.count("p"),
             )
             for t, a, k in zip(texts, analyses, kinds, strict=True)
         ],
         np.float64,
-    ).reshape(-1, 6)
+    ).reshape(-1, 7)
     grams, m = morphemes - 2, np.maximum(morphemes, 1)
     return np.array(
         [
@@ -182,6 +190,7 @@ def _feature_matrix(texts: list[str], analyses: list[Analysis], model: Model) ->
             stats[:, 3] / m,
             stats[:, 4] / m,
             stats[:, 5] / m,
+            stats[:, 6] / m,  # particle soup: `をからへをの対しかもも` has no long run, but little else
         ]
     )
 

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from rubrics import fluency
-from rubrics.fluency import KIND, _loop_chars, _model, analyse, echoes, ending, features
+from rubrics.fluency import KIND, _loop_chars, _model, analyse, echoes, end_odds, ending, features
 from rubrics.records import Conversation, Turn
 
 
@@ -125,13 +125,14 @@ def reference_features(text: str) -> list[float]:
         (sum(word) + 3 * model.prior[0]) / (n + 3) / 1000,
         (sum(links) + 3 * model.prior[1]) / (n + 1 + 3) / 1000,
         sum(c >= 1500 for c in links) / (n + 1),
-        max(model.ends.get(ending(text), 0.0), 0.0),
-        min(model.ends.get(ending(text), 0.0), 0.0),
+        max(end_odds(model.ends, ending(text)), 0.0),
+        min(end_odds(model.ends, ending(text)), 0.0),
         min(_loop_chars(text) / 6, 1.0),
         1.0 - len(set(zip(s, s[1:], s[2:], strict=False))) / (n - 2) if n > 4 else 0.0,
         kinds.count("u") / max(n, 1),
         kinds.count("a") / max(n, 1),
         soup / max(n, 1),
+        kinds.count("p") / max(n, 1),
     ]
 
 
