@@ -62,7 +62,10 @@ def test_real_sentences_are_read_from_text_tsv_and_conllu(tmp_path):
 
 def test_real_text_measure_reports_every_corruption_kind(tmp_path):
     path = tmp_path / "s.txt"
-    path.write_text("\n".join(row["text"] for row, _ in load(DEFAULT / "fluency.jsonl") if row["kind"] == "formal"), encoding="utf-8")
+    path.write_text(
+        "\n".join(row["text"] for row, _ in load(DEFAULT / "fluency.jsonl") if row["kind"] == "formal"),
+        encoding="utf-8",
+    )
     result = real_text_agreement([path])
     assert set(result["kinds"]) == set(CORRUPTIONS)
     assert result["below_half"] <= 0.1 and result["auc"] >= 0.9
