@@ -111,12 +111,13 @@ def _loop_chars(text: str) -> int:
     """How many characters sit in loops: a unit of two or more characters said three or more times in a row.
 
     A one-character unit counts only from five in a row and never for digits, Latin letters or emphasis: `1000`,
-    `SIII`, `ｗｗｗ` and `！！！` are ordinary writing; `ららら` and `ザザザ` are sound words.
+    `SIII`, `ｗｗｗ` and `！！！` are ordinary writing, `ららら` and `ザザザ` are sound words; `//////` is not.
     """
     total = 0
     for m in _LOOP.finditer(text):
         unit = m.group(1)
-        long_run = len(m.group(0)) >= 5 and not unit.isascii() and not unit.isdigit() and unit not in _EMPHASIS
+        ordinary = unit.isdigit() or (unit.isascii() and unit.isalpha()) or unit in _EMPHASIS
+        long_run = len(m.group(0)) >= 5 and not ordinary
         if len(unit) > 1 or long_run:
             total += len(m.group(0))
     return total
@@ -255,7 +256,9 @@ def scores(conversations: Sequence[Conversation]) -> list[Score]:
             "worst_turn": worst,
             "echoes": [i for i, e in enumerate(echo) if e > 0],
         }
-        out.append(Score(sum(values) / len(values), evidence))
+        # Read as a whole, a conversation is as good as its turns on average and held down by its worst: one cut or
+        # looping turn in four makes a flawed conversation (the written scale's 3), not a three-quarters-good one.
+        out.append(Score((sum(values) / len(values) + values[worst]) / 2, evidence))
     return out
 
 
@@ -266,5 +269,5 @@ def scores(conversations: Sequence[Conversation]) -> list[Score]:
     many=scores,
 )
 def fluency(conversation: Conversation) -> Score:
-    """Naturalness of the turns' Japanese, mean over turns, less turns that repeat earlier ones; higher = better."""
+    """Naturalness of the turns' Japanese, mean with the worst turn, a repeated turn broken; higher = better."""
     return scores([conversation])[0]

@@ -93,11 +93,13 @@ def test_a_debater_may_quote_a_phrase_of_the_other():
     assert echoes([first, second]) == [0.0, 0.0]
 
 
-def test_conversation_value_is_the_mean_and_names_the_worst_turn():
-    conv = debate(NATURAL[0], "ぬにめらそほけゆきつるれへ")
+def test_conversation_value_is_held_down_by_its_worst_turn_and_names_it():
+    conv = debate(NATURAL[0], NATURAL[6], NATURAL[5], "ぬにめらそほけゆきつるれへ")
     score = fluency(conv)
-    assert score.evidence["worst_turn"] == 1
-    assert score.value == pytest.approx(sum(score.evidence["turns"]) / 2, abs=1e-3)
+    turns = score.evidence["turns"]
+    assert score.evidence["worst_turn"] == 3
+    assert score.value == pytest.approx((sum(turns) / 4 + turns[3]) / 2, abs=1e-3)
+    assert score.value < 0.5
 
 
 def test_empty_turns_score_zero():
