@@ -1,9 +1,9 @@
 """Fluency: how natural the Japanese of each turn is, read from MeCab's own costs and the shape of the turn.
 
-MeCab's word and connection costs (unidic-lite, a model trained on a large balanced corpus of news, books, blogs and
-chat) say how ordinary each word and each junction is; the turn's end says whether it was cut mid-word or mid-clause;
-loops in any script (`GGLGGLGGL`, `0.8812 0.8812 0.8812`, `一番一番一番`) and a turn that repeats the conversation's
-earlier turns are degenerate whatever their grammar. A frozen logistic regression weighs the per-turn evidence.
+MeCab's word and connection costs (unidic-lite, trained on a large balanced corpus: books, news, magazines, blogs,
+Q&A sites) say how ordinary each word and each junction is; the turn's end says whether it was cut mid-word or
+mid-clause; loops in any script (`GGLGGLGGL`, `0.8812 0.8812 0.8812`, `一番一番一番`) and a turn that repeats the
+conversation's earlier turns are degenerate whatever their grammar. A frozen logistic regression weighs the evidence.
 """
 
 from __future__ import annotations
