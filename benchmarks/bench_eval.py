@@ -4,7 +4,7 @@ Both sides run the same LCEL chain logic (prompt | live model | first line) over
 with its LoRA layers attached, with the same generation settings and the same thread setting as an eval round. The
 reference is the stock route: LangChain's HuggingFacePipeline over `model.generate`, one scenario at a time, one
 speaker at a time, re-reading the transcript every turn. The harness batches each turn across scenarios, reuses the
-keys and values of earlier turns and drops a row from the batch when its turn ends (harness/generation.py).
+keys and values of earlier turns and drops a row from the batch when its turn ends (harness/evaluation/generation.py).
 Repetitions alternate the two sides so that a neighbour's load hits both; the figure is the median of the
 per-repetition ratios.
 """
@@ -26,10 +26,10 @@ def measure(scenarios: int | None = None, turns: int | None = None, max_new_toke
     import torch
     from peft import get_peft_model
 
-    from harness.debate import build_chain, build_reference_chain, generation_threads, hold_debates
-    from harness.load import load_experiment
-    from harness.model import load
-    from harness.train import _lora_config
+    from harness.evaluation.debate import build_chain, build_reference_chain, generation_threads, hold_debates
+    from harness.spec.load import load_experiment
+    from harness.training.model import load
+    from harness.training.run import _lora_config
 
     experiment = load_experiment(EXPERIMENT).for_profile("cpu")
     chosen = experiment.scenarios[:scenarios]
@@ -80,7 +80,7 @@ def measure(scenarios: int | None = None, turns: int | None = None, max_new_toke
 def _threads_in_round(model: object) -> int:
     import torch
 
-    from harness.debate import generation_threads
+    from harness.evaluation.debate import generation_threads
 
     with generation_threads(model):
         return torch.get_num_threads()

@@ -58,8 +58,8 @@ def _child(experiment: str, runs_dir: str, out: str, max_steps: int | None, eval
 
     from transformers import Trainer
 
-    from harness.evaluation import Evaluator
-    from harness.train import run
+    from harness.evaluation.round import Evaluator
+    from harness.training.run import run
 
     rounds: list[dict[str, Any]] = []
     train_s: list[float] = []

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.scoring import BATCH
+from harness.evaluation.scoring import BATCH
 from rubrics import contamination, fluency, relevance
 from rubrics.contamination import strip_artefacts
 from rubrics.fluency import analyse

@@ -1,6 +1,6 @@
 """Training throughput: the harness' training vs a plain HF Trainer, same model, data and arguments, in one process.
 
-The harness side is `harness.train.run` on the cpu profile with evaluation disabled (the eval round is a no-op that
+The harness side is `harness.training.run.run` (cpu profile) with evaluation disabled (the eval round is a no-op that
 only marks its step done): Trainer + EvalCallback + the W&B callback (offline unless WANDB_MODE says otherwise) +
 run-log writes. The plain side is `Trainer(model, args, train_dataset, default_data_collator)` with the very
 `TrainingArguments` the harness built (own output folder, no reporting), the same seed, LoRA and packed blocks.
@@ -36,11 +36,12 @@ def measure(experiment_file: Path = EXPERIMENT, steps: int = 40, pairs: int = 3)
     from peft import get_peft_model
     from transformers import Trainer, default_data_collator
 
-    from harness.data import load_corpus, pack_blocks
-    from harness.evaluation import Evaluator
-    from harness.load import load_experiment
-    from harness.model import choose_profile, load
-    from harness.train import _lora_config, run
+    from harness.data.corpus import load_corpus, pack_blocks
+    from harness.evaluation.round import Evaluator
+    from harness.spec.load import load_experiment
+    from harness.spec.profiles import choose_profile
+    from harness.training.model import load
+    from harness.training.run import _lora_config, run
 
     os.environ.setdefault("WANDB_MODE", "offline")
     declared = load_experiment(experiment_file)

@@ -1,7 +1,8 @@
 """harness: evaluation-first LoRA fine-tuning of Japanese causal LMs."""
 
-from harness.cleaning import Rule, default_tweet_rules
-from harness.experiment import (
+from harness.data.cleaning import Rule, default_tweet_rules
+from harness.records.runs import load_run
+from harness.spec.experiment import (
     EMBEDDED,
     DataSpec,
     Experiment,
@@ -12,7 +13,6 @@ from harness.experiment import (
     Scenario,
     TrainingSpec,
 )
-from harness.runs import load_run
 from rubrics.records import Conversation, Score, Turn
 
 __all__ = [

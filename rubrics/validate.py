@@ -122,9 +122,10 @@ def relevance_agreement(path: Path) -> dict:
 
 
 def contamination_agreement(path: Path) -> dict:
-    """Exact artefact counts, and no artefact found in the negatives (`count` 0)."""
+    """Exact artefacts (the count, and the very texts where a row lists `spans`), none in the negatives (`count` 0)."""
     scored = [(row, contamination(conv)) for row, conv in load(path)]
-    exact = [row["count"] == s.evidence["count"] for row, s in scored]
+    found = [[x["text"] for x in s.evidence["spans"]] for _, s in scored]
+    exact = [row["count"] == len(f) and row.get("spans", f) == f for (row, _), f in zip(scored, found, strict=True)]
     kinds = sorted({row["kind"] for row, _ in scored})
     negatives = [s for row, s in scored if row["count"] == 0]
     return {

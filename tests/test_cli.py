@@ -65,7 +65,7 @@ def test_python_dash_m_harness_help_runs() -> None:
 
 def test_tolerated_bad_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     from harness import DataSpec
-    from harness.data import load_corpus
+    from harness.data.corpus import load_corpus
 
     data = tmp_path / "tweets.jsonl"
     good = [f'{{"text": "{i}回目のsubmitでLBが上がった"}}' for i in range(5)]
@@ -121,6 +121,6 @@ def test_a_lora_target_missing_from_the_model_names_the_real_modules(write_exper
     assert main(["run", str(write_experiment(source, name="qproj")), "--runs-dir", str(runs)]) == 2
     err = capsys.readouterr().err
     assert "LoraSpec.target_modules: ['q_proj'] not in the model" in err and "query_key_value" in err
-    from harness.runlog import read_run
+    from harness.records.runlog import read_run
 
     assert read_run(next(runs.iterdir())).status == "failed", "never left looking complete"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import EMBEDDED, GenerationSpec, ModelSpec, Scenario, debate, generation
-from harness.debate import build_chain, build_reference_chain, first_line, generation_threads, hold_debates
-from harness.model import load
+from harness import EMBEDDED, GenerationSpec, ModelSpec, Scenario
+from harness.evaluation import debate, generation
+from harness.evaluation.debate import build_chain, build_reference_chain, first_line, generation_threads, hold_debates
+from harness.training.model import load
 
 SCENARIOS = (
     Scenario("monthly-kaggle", "月刊Kaggleは役に立たない", turns=4),

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from harness import EMBEDDED, ModelSpec
-from harness.embedded import EMBEDDED_DIR, PretrainConfig, build, read_texts
-from harness.model import load
+from harness.training.embedded import EMBEDDED_DIR, PretrainConfig, build, read_texts
+from harness.training.model import load
 
 ROOT = Path(__file__).resolve().parents[1]
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff、。「」！？ー]")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import gate
-from harness.cleaning import LengthRange, RemoveURLs, Unhashtag, default_tweet_rules
 from harness.cli import main
-from harness.experiment import GateSpec, SpecError
-from harness.gate_stats import compare_rubric, judge, markdown, paired_bootstrap
-from harness.load import load_experiment
+from harness.data.cleaning import LengthRange, RemoveURLs, Unhashtag, default_tweet_rules
+from harness.gate import gate
+from harness.gate.stats import compare_rubric, judge, markdown, paired_bootstrap
+from harness.spec.experiment import GateSpec, SpecError
+from harness.spec.load import load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = ROOT / "experiments/kaggle_debate.py"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.runlog import LOG_NAME, read_run
+from harness.records.runlog import LOG_NAME, read_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def test_a_nan_loss_stops_the_run_marked_failed(write_experiment, tmp_path, monk
 
 
 def test_a_generation_failure_is_recorded_and_training_continues(write_experiment, tmp_path, monkeypatch) -> None:
-    import harness.evaluation as evaluation
+    import harness.evaluation.round as evaluation
 
     real = evaluation.hold_debates
     calls = []
@@ -110,7 +110,7 @@ def test_a_generation_failure_is_recorded_and_training_continues(write_experimen
 
 
 def test_strict_makes_an_evaluation_failure_fatal(write_experiment, tmp_path, monkeypatch, capsys) -> None:
-    import harness.evaluation as evaluation
+    import harness.evaluation.round as evaluation
 
     def broken(chain, scenarios):
         raise RuntimeError("out of memory")
@@ -140,7 +140,7 @@ def test_a_failing_rubric_is_recorded_per_conversation(write_experiment, tmp_pat
 def test_wandb_failures_never_stop_training(write_experiment, tmp_path, monkeypatch, capsys) -> None:
     from wandb.sdk.wandb_run import Run
 
-    import harness.tracking as tracking
+    import harness.records.tracking as tracking
 
     def offline_network(self, *args, **kwargs):
         raise ConnectionError("api.wandb.ai unreachable")
@@ -157,7 +157,7 @@ def test_wandb_failures_never_stop_training(write_experiment, tmp_path, monkeypa
 
 
 def test_a_failing_wandb_init_leaves_a_run_log_only_run(write_experiment, tmp_path, monkeypatch, capsys) -> None:
-    import harness.tracking as tracking
+    import harness.records.tracking as tracking
 
     def refuse(**kwargs):
         raise PermissionError("invalid API key")

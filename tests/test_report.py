@@ -13,10 +13,10 @@ import pytest
 from short_runs import two_runs
 
 from harness.cli import main
-from harness.report import composite, turning
-from harness.report_html import highlight
-from harness.runlog import Run
-from harness.runs import frames
+from harness.compare.html import highlight
+from harness.compare.report import composite, turning
+from harness.records.runlog import Run
+from harness.records.runs import frames
 from rubrics.contamination import find_artefacts
 
 PLANTED = '<script>alert("x")</script> 詳しくは #kaggle へ & more'

@@ -9,7 +9,7 @@ import pytest
 import wandb_file
 
 from harness.cli import main
-from harness.runlog import read_run
+from harness.records.runlog import read_run
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runlog import LOG_NAME, RunLog, read_run
+from harness.records.runlog import LOG_NAME, RunLog, read_run
 
 
 def _write_run(run_dir: Path, end: bool = True) -> None:

@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from harness import scoring
+from harness.cli import score as score_cli
 from harness.errors import UserError
+from harness.evaluation import scoring
 from rubrics.records import Conversation
 
 
@@ -13,8 +14,8 @@ def run(tmp_path, lines: list[str], *extra: str) -> tuple[int, list[dict]]:
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     parser = argparse.ArgumentParser()
-    scoring.add_arguments(parser)
-    code = scoring.run(parser.parse_args([str(src), "-o", str(out), *extra]))
+    score_cli.add_arguments(parser)
+    code = score_cli.main(parser.parse_args([str(src), "-o", str(out), *extra]))
     return code, [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
 
@@ -61,9 +62,9 @@ def test_skip_bad_counts_and_skips_malformed_lines(tmp_path, capsys):
 
 def test_missing_input_is_a_user_error(tmp_path):
     parser = argparse.ArgumentParser()
-    scoring.add_arguments(parser)
+    score_cli.add_arguments(parser)
     with pytest.raises(UserError, match="no such file"):
-        scoring.run(parser.parse_args([str(tmp_path / "missing.jsonl")]))
+        score_cli.main(parser.parse_args([str(tmp_path / "missing.jsonl")]))
 
 
 def test_lines_scored_in_batches_equal_each_conversation_scored_alone(tmp_path, monkeypatch):

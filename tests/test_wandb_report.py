@@ -10,8 +10,8 @@ import wandb_workspaces.reports.v2 as wr
 from short_runs import two_runs
 
 from harness import load_run
+from harness.compare.wandb_report import build, require_online, save
 from harness.errors import UserError
-from harness.wandb_report import build, require_online, save
 
 pytestmark = pytest.mark.slow
 

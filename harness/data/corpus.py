@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cleaning import Rule, RuleStats, apply_rules
+from harness.data.cleaning import Rule, RuleStats, apply_rules
 from harness.errors import UserError
-from harness.experiment import DataSpec
+from harness.spec.experiment import DataSpec
 
 
 def resolve_data_path(spec: DataSpec, experiment_file: Path | None) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import UserError
-from harness.runlog import LOG_NAME, Run, read_run
+from harness.records.runlog import LOG_NAME, Run, read_run
 
 RUNS_DIR = Path("runs")
 _DROP = ["v", "type"]
@@ -81,24 +79,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)), line[-1]]) for line in lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", nargs="?", default=str(RUNS_DIR), help="where the runs are (default: runs)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
-
-
-def main(args: argparse.Namespace) -> int:
-    if not Path(args.dir).is_dir():
-        raise UserError(f"{args.dir}: no such runs directory")
-    rows = [summary(r) for r in find_runs(args.dir)]
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=1))
-    elif rows:
-        print(format_table(rows))
-    else:
-        print(f"harness: no runs in {args.dir}", file=sys.stderr)
-    return 0
 
 
 @dataclass

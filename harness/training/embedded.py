@@ -16,8 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-EMBEDDED_DIR = Path(__file__).parent / "assets" / "tiny-gpt-neox-japanese"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from harness.spec.experiment import EMBEDDED_DIR
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GENERAL_CORPUS = PROJECT_ROOT / "data" / "general_ja.jsonl"
 TWEET_CORPUS = PROJECT_ROOT / "data" / "kaggle_tweets.jsonl"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -17,19 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cleaning import as_rules, rule_name
 from harness.errors import UserError
-from harness.experiment import Experiment, GateSpec
-from harness.gate_stats import compare_rubric, markdown
-from harness.load import load_experiment
+from harness.gate.stats import compare_rubric
+from harness.spec.experiment import EMBEDDED_DIR, Experiment
+from harness.spec.profiles import gate_experiment, gate_spec
+from harness.spec.rules import as_rules, rule_name
 from rubrics.records import Conversation, Turn
 
 THREADS = 1
 """Torch threads of the gate's fine-tune: bit-identical results need a fixed count; one thread is not slowed ~10x
 when another process holds the second core."""
-_TRAINING_CODE = ("train.py", "evaluation.py", "debate.py", "generation.py", "model.py", "data.py", "callback.py",
-                  "embedded.py")  # fmt: skip
-_HERE = Path(__file__).parent
+_PACKAGE = Path(__file__).resolve().parents[1]
+# Every module of the packages a gate fine-tune and its debates run through: a new file there is in the key too.
+TRAINING_PATH = ("spec", "data", "training", "evaluation")
 _memo: dict[str, list[dict[str, Any]]] = {}
 
 
@@ -50,29 +49,18 @@ def _sha(value: Any) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def gate_spec(experiment: Experiment) -> GateSpec:
-    if experiment.gate is None:
-        raise UserError(f"experiment {experiment.name!r} declares no gate (Experiment.gate = GateSpec(...))")
-    return experiment.gate
-
-
-def gate_experiment(experiment: Experiment) -> Experiment:
-    """The cpu profile with the gate's short schedule; checkpoints only at the end."""
-    gate, cpu = gate_spec(experiment), experiment.for_profile("cpu")
-    training = dataclasses.replace(cpu.training, max_steps=gate.max_steps, seed=gate.seed, save_steps=gate.max_steps,
-                                   warmup_steps=min(cpu.training.warmup_steps, gate.max_steps))  # fmt: skip
-    return dataclasses.replace(cpu, training=training, eval_every=min(gate.eval_every, gate.max_steps))
-
-
 def train_key(experiment: Experiment) -> str:
     """Everything but the data that decides the gate's fine-tune: schedule, model files, training code, versions."""
     from importlib import metadata
 
     ignored = ("name", "cleaning", "rubrics")  # the data is hashed apart; conversations are rescored by today's rubrics
     config = {k: v for k, v in gate_experiment(experiment).to_config().items() if k not in ignored}
-    model_dir = _HERE / "assets" / "tiny-gpt-neox-japanese"
-    files = {p.name: _sha(p.read_bytes()) for p in sorted(model_dir.iterdir()) if p.is_file()}
-    code = {name: _sha((_HERE / name).read_bytes()) for name in _TRAINING_CODE}
+    files = {p.name: _sha(p.read_bytes()) for p in sorted(EMBEDDED_DIR.iterdir()) if p.is_file()}
+    code = {
+        str(p.relative_to(_PACKAGE)): _sha(p.read_bytes())
+        for package in TRAINING_PATH
+        for p in sorted((_PACKAGE / package).rglob("*.py"))
+    }
     versions = {name: metadata.version(name) for name in ("torch", "transformers", "peft")}
     return _sha({"config": config, "model": files, "code": code, "versions": versions, "threads": THREADS})
 
@@ -97,9 +85,9 @@ def _quiet_training() -> Iterator[None]:
 
 def train_and_debate(experiment: Experiment, experiment_file: Path, texts: list[str]) -> list[dict[str, Any]]:
     """Fine-tune the embedded model on `texts` under the gate's schedule; every conversation after step 0."""
-    from harness.data import Corpus
-    from harness.runlog import RunLog, read_run
-    from harness.train import Plan, _train
+    from harness.data.corpus import Corpus
+    from harness.records.runlog import RunLog, read_run
+    from harness.training.run import Plan, fit
 
     key = _sha([train_key(experiment), texts])
     if key in _memo:  # identical data and settings train to identical weights: no second run in one process
@@ -112,7 +100,7 @@ def train_and_debate(experiment: Experiment, experiment_file: Path, texts: list[
         header = {"run_id": f"gate-{key}", "experiment": spec.to_config(), "profile": "cpu", "argv": sys.argv}
         runlog.write("header", **header)
         plan = Plan(spec, experiment_file, "cpu", "harness gate", {}, cuda=False)
-        status = _train(plan, Corpus(experiment_file, texts, [], len(texts), []), run_dir, runlog, header, strict=True)
+        status = fit(plan, Corpus(experiment_file, texts, [], len(texts), []), run_dir, runlog, header, strict=True)
         if status != "completed":
             raise UserError(f"the gate's fine-tune ended {status}")
         rows = [c for c in read_run(run_dir).conversations() if c["step"] > 0]
@@ -211,7 +199,7 @@ def _rules_from(reference: str) -> tuple[str, tuple[Any, ...]]:
 
 
 def _side(label: str, experiment: Experiment, experiment_file: Path, rules: tuple[Any, ...]) -> Side:
-    from harness.data import load_corpus
+    from harness.data.corpus import load_corpus
 
     corpus = load_corpus(experiment.data, rules, experiment_file)
     return Side(label, [rule_name(r) for r in rules], corpus.texts, corpus.raw_count)
@@ -219,8 +207,12 @@ def _side(label: str, experiment: Experiment, experiment_file: Path, rules: tupl
 
 _AT_REVISION = """import json, sys
 from pathlib import Path
-from harness.data import load_corpus
-from harness.load import load_experiment
+try:
+    from harness.data.corpus import load_corpus
+    from harness.spec.load import load_experiment
+except ImportError:  # a revision from before the stage packages
+    from harness.data import load_corpus
+    from harness.load import load_experiment
 e = load_experiment(sys.argv[1])
 c = load_corpus(e.data, e.cleaning, Path(sys.argv[1]).resolve())
 names = [getattr(r, "name", None) or type(r).__name__ for r in e.cleaning]
@@ -270,51 +262,3 @@ def write_baseline(path: Path, side: Side) -> None:
     data = {"rules": side.rules, "raw_count": side.raw_count, "train_key": side.train_key,
             "texts": side.texts, "conversations": side.conversations}  # fmt: skip
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", help="experiment file whose gate settings and data to use")
-    parser.add_argument("--rules", metavar="MODULE.py:NAME", help="candidate rule set (default: the experiment's)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--against", metavar="GIT_REV", help="baseline: the experiment's rules at a git revision")
-    source.add_argument("--baseline", metavar="FILE", help="baseline file (default: EXPERIMENT.gate-baseline.json)")
-    parser.add_argument("--update-baseline", action="store_true", help="bless the candidate into the baseline file")
-    parser.add_argument("--out", default="runs/gate", help="where EXPERIMENT.gate.{json,md} go (default: runs/gate)")
-
-
-def main(args: argparse.Namespace) -> int:
-    import time
-
-    started = time.perf_counter()
-    experiment_file = Path(args.experiment).resolve()
-    experiment = load_experiment(args.experiment)
-    gate_spec(experiment)
-    if args.rules:
-        label, rules = _rules_from(args.rules)
-    else:
-        label, rules = f"{Path(args.experiment).name} rules", experiment.cleaning
-    candidate = _side(label, experiment, experiment_file, rules)
-    path = Path(args.baseline) if args.baseline else baseline_path(experiment_file)
-    if args.update_baseline:
-        if args.against:
-            raise UserError("--update-baseline blesses the candidate into a baseline file; give no --against with it")
-        candidate.conversations = train_and_debate(experiment, experiment_file, candidate.texts)
-        candidate.train_key = train_key(experiment)
-        write_baseline(path, candidate)
-        print(f"harness: gate baseline written: {path} ({time.perf_counter() - started:.0f} s)")
-        return 0
-    baseline = side_at_revision(args.against, experiment_file) if args.against else read_baseline(path)
-    if baseline.conversations is not None and baseline.train_key != train_key(experiment):
-        print(f"harness: {path.name} was trained under other settings or code; retraining the baseline from its "
-              "texts (--update-baseline saves this)", file=sys.stderr, flush=True)  # fmt: skip
-    result = compare(experiment, experiment_file, baseline, candidate)
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"{experiment.name}.gate.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
-        (out / f"{experiment.name}.gate.md").write_text(markdown(result))
-    except OSError as exc:
-        raise UserError(f"--out {out}: cannot write there ({exc.strerror})") from None
-    print(markdown(result) + f"\nwritten: {out / experiment.name}.gate.{{json,md}} ({result['seconds']} s)")
-    return 0 if result["verdict"] == "pass" else 1

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from harness.experiment import GenerationSpec
+from harness.spec.experiment import GenerationSpec
 
 
 @dataclass

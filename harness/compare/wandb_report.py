@@ -9,8 +9,8 @@ import wandb_workspaces.reports.v2 as wr
 from wandb_workspaces import expr
 
 from harness.errors import UserError
-from harness.runs import RunFrames
-from harness.tracking import STEP_KEY, TABLE_KEY, wandb_mode
+from harness.records.runs import RunFrames
+from harness.records.tracking import STEP_KEY, TABLE_KEY, wandb_mode
 
 
 def project() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -14,14 +13,6 @@ from rubrics.records import Conversation, Turn
 
 BATCH = 1000  # conversations scored at once: numpy's per-call cost is spread thin, and memory stays small
 _SHAPE = 'expected {"id": ..., "text": "..."} or {"id": ..., "turns": [{"speaker": "...", "text": "..."}, ...]}'
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="JSON lines to score, one text or conversation per line ('-' for stdin)")
-    parser.add_argument("-o", "--output", help="where to write the scored lines (default: standard output)")
-    parser.add_argument(
-        "--skip-bad", action="store_true", help="skip malformed lines (counted on stderr) instead of stopping"
-    )
 
 
 def parse_line(line: str) -> tuple[Any, Conversation]:
@@ -65,7 +56,7 @@ def score_many(conversations: Sequence[Conversation]) -> list[dict[str, Any]]:
     ]
 
 
-def _read(path: str, skip_bad: bool) -> tuple[list[tuple[Any, Conversation]], int]:
+def read_items(path: str, skip_bad: bool) -> tuple[list[tuple[Any, Conversation]], int]:
     items, skipped = [], 0
     for lineno, line in _lines(path):
         if not line.strip():
@@ -94,23 +85,8 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
         raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
-def _write(out: TextIO, items: list[tuple[Any, Conversation]]) -> None:
+def write_scored(out: TextIO, items: list[tuple[Any, Conversation]]) -> None:
     for start in range(0, len(items), BATCH):
         chunk = items[start : start + BATCH]
         for (id_, _), result in zip(chunk, score_many([c for _, c in chunk]), strict=True):
             out.write(json.dumps({"id": id_, **result}, ensure_ascii=False) + "\n")
-
-
-def run(args: argparse.Namespace) -> int:
-    items, skipped = _read(args.input, args.skip_bad)
-    if args.output:
-        try:
-            with Path(args.output).open("w", encoding="utf-8") as out:
-                _write(out, items)
-        except OSError as e:
-            raise UserError(f"{args.output}: cannot write ({e.strerror})") from None
-    else:
-        _write(sys.stdout, items)
-    if skipped:
-        print(f"harness score: skipped {skipped} malformed line(s) of {args.input}", file=sys.stderr)
-    return 0

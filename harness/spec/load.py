@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.experiment import Experiment
+from harness.spec.experiment import Experiment
 
 
 def _line_in(path: Path, exc: BaseException) -> str:

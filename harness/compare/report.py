@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from dataclasses import dataclass
@@ -11,8 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.errors import UserError
-from harness.report_html import (
+from harness.compare.html import (
     COLOURS,
     Chart,
     Marker,
@@ -26,7 +24,8 @@ from harness.report_html import (
     page,
     table,
 )
-from harness.runs import RUNS_DIR, RunFrames, frames, open_run
+from harness.errors import UserError
+from harness.records.runs import RunFrames
 
 TOLERANCE = 0.05
 # Header fields that identify a run rather than configure it.
@@ -87,6 +86,25 @@ def turning(run: RunFrames, tolerance: float = TOLERANCE) -> Turning:
         if scores[step] < scores[best] - tolerance and loss is not None and best_loss is not None and loss < best_loss:
             turned.append(step)
     return Turning(scores, best, turned)
+
+
+def ranking(runs: list[RunFrames]) -> list[dict[str, Any]]:
+    """The runs by quality: the composite of their last round (what their adapter says), best first, next to the
+    loss at that round, their best round and the settings they were run with (a sweep's grid point)."""
+    rows = []
+    for run in runs:
+        scores = turning(run).composite
+        last = max(scores, default=None)
+        rows.append({
+            "run": run.id,
+            "settings": run.header.get("overrides", {}).get("settings") or {},
+            "status": run.status,
+            "composite": scores[last] if last is not None else None,
+            "step": last,
+            "loss": loss_at(run.metrics, last) if last is not None else None,
+            "best_composite": max(scores.values(), default=None),
+        })  # fmt: skip
+    return sorted(rows, key=lambda r: (r["composite"] is None, -(r["composite"] or 0.0), r["run"]))
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -151,6 +169,16 @@ def _runs_section(runs: list[RunFrames]) -> str:
         for i, r in enumerate(runs)
     ]  # fmt: skip
     return "<h2>Runs</h2>" + table(["run", "experiment", "profile", "model", "status", "path"], rows)
+
+
+def _ranking_section(runs: list[RunFrames]) -> str:
+    rows = [
+        [i, r["run"], " ".join(f"{k}={v}" for k, v in r["settings"].items()), fmt(r["composite"]), r["step"],
+         fmt(r["loss"]), fmt(r["best_composite"]), r["status"]]
+        for i, r in enumerate(ranking(runs), 1)
+    ]  # fmt: skip
+    head = ["rank", "run", "settings", "composite (last round)", "at step", "loss there", "best composite", "status"]
+    return "<h2>Ranked by quality</h2>" + table(head, rows)
 
 
 def _curves_section(runs: list[RunFrames], turns: list[Turning]) -> str:
@@ -300,6 +328,7 @@ def render(
     sections = [
         str(legend([r.id for r in runs])),
         _runs_section(runs),
+        _ranking_section(runs) if len(runs) > 1 else "",
         _gate_section(gate) if gate else "",
         _curves_section(runs, turns),
         _turning_section(runs, turns, tolerance),
@@ -307,46 +336,3 @@ def render(
         _config_section(runs),
     ]
     return page("Run comparison: " + " vs ".join(r.id for r in runs), sections, len(runs))
-
-
-def _steps(text: str) -> list[int]:
-    try:
-        return [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated steps like 0,50,100, got {text!r}") from None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run ids (under --runs-dir) or run directories")
-    parser.add_argument("-o", "--output", help="the HTML file to write (default: reports/<runs>.html)")
-    parser.add_argument("--runs-dir", default=str(RUNS_DIR), help="where run ids are looked up (default: runs)")
-    parser.add_argument("--scenario", action="append", help="a scenario whose transcripts to show (repeatable; "
-                        "default: all)")  # fmt: skip
-    parser.add_argument("--steps", type=_steps, help="comma-separated steps for the transcripts (default: all)")
-    parser.add_argument("--gate", type=Path, help="a gate result (JSON) whose verdict to show")
-    parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="composite drop that counts as turning "
-                        f"down (default: {TOLERANCE})")  # fmt: skip
-    parser.add_argument("--wandb", action="store_true", help="also create a W&B Report over the runs (needs W&B "
-                        "online)")  # fmt: skip
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.wandb:
-        from harness import wandb_report
-
-        wandb_report.require_online()
-    read = [open_run(r, args.runs_dir) for r in args.runs]
-    if len({r.id for r in read}) < len(read):
-        raise UserError("the same run is given twice; compare distinct runs")
-    runs = [frames(r) for r in read]
-    gate = read_gate(args.gate) if args.gate else None
-    html = render(runs, args.scenario, args.steps, gate, args.tolerance)
-    ids = [r.id for r in runs]
-    name = "_vs_".join(ids) if len(ids) <= 2 else f"{ids[0]}_vs_{len(ids) - 1}_more"
-    out = Path(args.output or f"reports/{name}.html")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
-    print(f"harness: report written: {out}")
-    if args.wandb:
-        print(f"harness: W&B Report saved: {wandb_report.save(runs)}")
-    return 0
