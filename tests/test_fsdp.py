@@ -41,6 +41,22 @@ def test_launches_that_cannot_shard_are_refused_in_one_line(monkeypatch, env, cu
     assert answer == refused if refused is None else (refused in answer and "\n" not in answer)
 
 
+@pytest.mark.parametrize(
+    ("variable", "refused"),
+    [("ACCELERATE_USE_FSDP", "accelerate shards only on GPUs"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")],
+)
+def test_a_refused_launch_stops_before_any_run_directory(monkeypatch, write_experiment, tmp_path, variable, refused):
+    import torch
+
+    from harness.training.run import run
+
+    monkeypatch.setenv(variable, "true")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match=refused):
+        run(write_experiment(), runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_sharded_run_is_not_resumable_and_a_plain_one_is():
     assert "start a new run" in distributed.unresumable({"sharding": "fsdp2"})
     assert distributed.unresumable({"sharding": None}) is None
@@ -107,13 +123,9 @@ def test_ranks_decode_different_numbers_of_steps_on_gathered_parameters():
 
 @pytest.mark.slow
 def test_a_sharded_run_trains_evaluates_and_saves_once(write_experiment, tmp_path):
-    from conftest import SMALL_EXPERIMENT
-
-    source = SMALL_EXPERIMENT.format(data=str(ROOT / "data" / "kaggle_tweets.jsonl"), max_steps=2, eval_every=2)
-    experiment = write_experiment(source.replace("logging_steps=1)", "logging_steps=1, fsdp=True)"))
-    runs = tmp_path / "runs"
-    done = subprocess.run([*TORCHRUN, "-m", "harness", "run", str(experiment), "--runs-dir", str(runs)], cwd=ROOT,
-                          env=ENV, capture_output=True, text=True, timeout=600)  # fmt: skip
+    experiment, runs = write_experiment(max_steps=2, eval_every=2), tmp_path / "runs"
+    command = [*TORCHRUN, "-m", "harness", "run", str(experiment), "training.fsdp=True", "--runs-dir", str(runs)]
+    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     (run_dir,) = runs.iterdir()
     log = [json.loads(line) for line in (run_dir / "runlog.jsonl").read_text(encoding="utf-8").splitlines()]
