@@ -140,6 +140,18 @@ def test_a_sharded_run_trains_evaluates_and_saves_once(write_experiment, tmp_pat
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
     assert (run_dir / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors").exists()
 
+    # Sharding changes nothing the training computes: the same losses and gradient norms as plain DDP (the LoRA
+    # weights, whole on each rank, have their gradients averaged like DDP's).
+    plain = subprocess.run([*TORCHRUN, "-m", "harness", "run", str(experiment), "--runs-dir", str(tmp_path / "ddp")],
+                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert plain.returncode == 0, (plain.stdout + plain.stderr)[-3000:]
+    (ddp_dir,) = (tmp_path / "ddp").iterdir()
+    ddp = [json.loads(line) for line in (ddp_dir / "runlog.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert ddp[0]["sharding"] is None
+    curves = [[(r["step"], r["loss"], r["grad_norm"]) for r in records if "loss" in r] for records in (log, ddp)]
+    assert len(curves[0]) == 2
+    assert curves[0] == pytest.approx(curves[1], rel=1e-4)
+
     # As if it had crashed (the end record of a failed run): --resume refuses it before anything starts.
     lines = (run_dir / "runlog.jsonl").read_text(encoding="utf-8").splitlines()
     crashed = [*lines[:-1], json.dumps({**log[-1], "status": "failed"})]
