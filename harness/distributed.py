@@ -101,7 +101,8 @@ def full_parameters(model: Any) -> Iterator[None]:
     if not modules:
         yield
         return
-    groups = [group for m in modules for group in m._get_fsdp_state()._fsdp_param_groups]
+    # A group of modules sharded together (transformers' and accelerate's final norm + head) appears once per module.
+    groups = list({id(g): g for m in modules for g in m._get_fsdp_state()._fsdp_param_groups}.values())
     saved = [group.post_forward_mesh_info for group in groups]  # None: keep the gathered parameters after forward
     for group in groups:
         group.post_forward_mesh_info = None

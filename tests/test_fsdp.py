@@ -96,8 +96,8 @@ def _gathered_generation_on_two_ranks() -> None:
         return torch.nn.Sequential(torch.nn.Embedding(50, 16), *block, torch.nn.Linear(16, 50))
 
     reference, sharded = model(), model()
-    for layer in (sharded[1], sharded[2]):
-        fully_shard(layer)
+    fully_shard(sharded[1])
+    fully_shard([sharded[2], sharded[3]], reshard_after_forward=False)  # a group, kept gathered, as a model's tail
     fully_shard(sharded)
     ids = torch.tensor([[1, 2, 3]])
     steps = 5 if dist.get_rank() == 0 else 2  # without the gather, rank 0's third forward waits for rank 1 forever
