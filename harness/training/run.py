@@ -116,9 +116,8 @@ class _RankSilent:
 
 def _join_processes() -> str | None:
     """Under torchrun / accelerate launch, join the process group (its backend's name); None for one process."""
-    if engine := distributed.unsupported_launch():
-        raise UserError(f"{engine} is not supported yet: evaluation rounds generate on each rank's full model; launch "
-                        "with plain DDP (torchrun, or accelerate launch without FSDP/DeepSpeed)")  # fmt: skip
+    if refusal := distributed.unsupported_launch():
+        raise UserError(refusal)
     return distributed.init()
 
 
@@ -164,6 +163,7 @@ def run(
         "group": group or plan.experiment.name,
         "world_size": distributed.world_size(),
         "backend": backend,
+        "sharding": distributed.sharding(plan.experiment.training.fsdp),
         "versions": library_versions(),
         "argv": sys.argv,
         "data": {
@@ -191,6 +191,8 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     if previous.status == "completed":
         raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
     header = previous.header
+    if refusal := distributed.unresumable(header):
+        raise UserError(f"--resume {run_dir}: {refusal}")
     if (started_on := header.get("world_size", 1)) != distributed.world_size():
         raise UserError(
             f"--resume {run_dir}: the run trained on {started_on} process(es); resume it with as many (now "
@@ -255,13 +257,13 @@ def fit(
         else:
             tracker.preload(read_run(run_dir).conversations(), [r.name for r in experiment.rubrics])
         torch.manual_seed(t.seed)
-        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing)
+        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing, t.fsdp)
         if experiment.generation.chat_template and not tokenizer.chat_template:
             raise UserError("GenerationSpec.chat_template: the model's tokenizer has no chat template; set it False")
         model = get_peft_model(model, _lora_config(experiment, model))
         trainable, total = model.get_nb_trainable_parameters()
         runlog.write("model", lora_targets=sorted(model.peft_config["default"].target_modules), parameters=total,
-                     trainable_parameters=trainable)  # fmt: skip
+                     trainable_parameters=trainable, sharded_parameters=distributed.sharded(model))  # fmt: skip
         blocks, dropped = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         runlog.write("data", blocks=len(blocks), block_size=experiment.data.block_size, tail_tokens_dropped=dropped)
         args = TrainingArguments(
@@ -279,6 +281,7 @@ def fit(
             save_strategy="steps",
             save_steps=t.save_steps or experiment.eval_every,
             save_total_limit=2,
+            save_only_model=t.fsdp and distributed.world_size() > 1,  # transformers keeps no optimizer state there
             seed=t.seed,
             data_seed=t.seed,
             bf16=plan.cuda and experiment.model.dtype == "bfloat16",
@@ -318,8 +321,8 @@ def fit(
             status = "interrupted"
         else:
             adapter = run_dir / "adapter"
+            model.save_pretrained(adapter, is_main_process=distributed.is_main())  # all ranks: FSDP gathers shards
             if distributed.is_main():
-                model.save_pretrained(adapter)
                 tokenizer.save_pretrained(adapter)
             status = "completed"
     except KeyboardInterrupt:
