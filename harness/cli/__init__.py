@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from harness import distributed
 from harness.errors import UserError
 from harness.records.runlog import redact
 
@@ -51,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as exc:
-        print(redact(f"harness: error: {exc}"), file=sys.stderr)
+        if distributed.is_main():  # every rank of a launch meets the same mistake: say it once
+            print(redact(f"harness: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
