@@ -260,10 +260,7 @@ class Profile:
 
 @dataclass(frozen=True)
 class GateSpec:
-    """How `harness gate` judges a cleaning change: paired data checks, K short paired fine-tunes, tolerances.
-
-    Every tolerance is how far a measure may move the wrong way; README "Cleaning and the gate" gives the spread of
-    harmless edits and null runs each one was set from."""
+    """How `harness gate` judges a cleaning change: paired data checks, K short paired fine-tunes, tolerances."""
 
     tolerances: dict[str, float]
     """Generation rubrics (the secondary check, on seed 0's debates): how far each rubric's mean may move."""
