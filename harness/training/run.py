@@ -8,6 +8,7 @@ import platform
 import secrets
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 from harness.data.corpus import Corpus
 from harness.errors import UserError
 from harness.records.runlog import RunLog, read_run
+from harness.records.runs import latest_checkpoint
 from harness.spec.experiment import Experiment
 from harness.spec.load import load_experiment
 from harness.spec.profiles import choose_profile, with_overrides
+from harness.training.model import check_lora_targets, preflight
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
              "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
@@ -53,22 +56,20 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> P
     cuda = torch.cuda.is_available()
     choice = choose_profile(declared, profile, cuda)
     profiled = declared.for_profile(choice.name)
-    experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
+    experiment, scaled = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
     if choice.name == "cpu":
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
               f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",
               file=sys.stderr, flush=True)  # fmt: skip
+    if scaled:
+        print(f"harness: {scaled}", file=sys.stderr, flush=True)
     return Plan(experiment, Path(path).resolve(), choice.name, choice.reason, overrides, cuda)
 
 
 def _lora_config(experiment: Experiment, model: Any) -> Any:
     from peft import LoraConfig
 
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [m for m in experiment.lora.target_modules if m not in names]
-    if missing:
-        known = sorted(n for n in names if n and not n.isdigit())
-        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {', '.join(known)}")
+    check_lora_targets(experiment.lora, model)
     return LoraConfig(
         r=experiment.lora.r,
         lora_alpha=experiment.lora.alpha,
@@ -90,6 +91,7 @@ def run(
     from harness.data.corpus import load_corpus
 
     plan = _plan(experiment_path, profile, {"max_steps": max_steps, "eval_every": eval_every})
+    preflight(plan.experiment.model, plan.experiment.lora, plan.cuda)
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
@@ -99,6 +101,7 @@ def run(
         runlog = RunLog(run_dir)
     except OSError as exc:
         raise UserError(f"--runs-dir {runs_dir}: cannot write there ({exc.strerror})") from None
+    print(f"harness: run {run_id} in {run_dir}", file=sys.stderr, flush=True)
     header = {
         "run_id": run_id,
         "experiment_file": str(plan.experiment_file),
@@ -140,6 +143,7 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
             f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
             f"({header['experiment_file']} or the rubric code); restore them or start a new run"
         )
+    preflight(plan.experiment.model, plan.experiment.lora, plan.cuda)
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
     checkpoint = latest_checkpoint(run_dir)
     runlog = RunLog(run_dir)
@@ -147,12 +151,6 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
     print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
     return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint)
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete Trainer checkpoint (one whose trainer_state.json was written)."""
-    done = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
 def fit(
@@ -173,14 +171,18 @@ def fit(
     from transformers.integrations import WandbCallback
 
     from harness.data.corpus import pack_blocks
-    from harness.evaluation.round import Evaluator
+    from harness.evaluation.round import EvalFailed, Evaluator
     from harness.records.tracking import Tracker, guarded_trainer_callback
-    from harness.training.callback import EvalCallback, StopRequest
+    from harness.training.callback import Diverged, EvalCallback, StopRequest
     from harness.training.model import load
 
     experiment, t = plan.experiment, plan.experiment.training
     tracker = Tracker(run_dir, header["run_id"], experiment.name, header, resume=checkpoint is not None)
-    status, adapter = "failed", None
+    if tracker.active and tracker.mode in ("offline", "online"):
+        offline = f"upload later: wandb sync {run_dir}/wandb/offline-run-*"
+        print(f"harness: W&B {tracker.mode} ({offline if tracker.mode == 'offline' else tracker.run.url})",
+              file=sys.stderr, flush=True)  # fmt: skip
+    status, adapter, reason = "failed", None, None
     try:
         if checkpoint is None:
             tracker.log_cleaning([s.to_dict() for s in corpus.stats])
@@ -188,7 +190,9 @@ def fit(
             tracker.preload(read_run(run_dir).conversations(), [r.name for r in experiment.rubrics])
         torch.manual_seed(t.seed)
         model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu")
-        model = get_peft_model(model, _lora_config(experiment, model))
+        with warnings.catch_warnings():  # peft reads transformers' deprecated alias; nothing a user can act on
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            model = get_peft_model(model, _lora_config(experiment, model))
         blocks, dropped = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         runlog.write("data", blocks=len(blocks), block_size=experiment.data.block_size, tail_tokens_dropped=dropped)
         args = TrainingArguments(
@@ -245,9 +249,13 @@ def fit(
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = reason if isinstance(exc, UserError | Diverged | EvalFailed) else f"{type(exc).__name__}: {reason}"
+        raise
     finally:
         runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
-                     checkpoint=str(latest_checkpoint(run_dir) or "") or None)  # fmt: skip
+                     checkpoint=str(latest_checkpoint(run_dir) or "") or None, reason=reason)  # fmt: skip
         runlog.close()
         tracker.finish(exit_code=0 if status == "completed" else 1)
     return status
