@@ -21,9 +21,6 @@ def _hub_config(name: str) -> Any:
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
     from transformers import AutoConfig
 
-    if constants.HF_HUB_OFFLINE:
-        raise UserError(f"model {name!r} is not on this machine and HF_HUB_OFFLINE is set; download it where there "
-                        "is a network (huggingface-cli download ...) or use --profile cpu")  # fmt: skip
     try:
         get_hf_file_metadata(hf_hub_url(name, "config.json"), timeout=HUB_TIMEOUT_S, retry_on_errors=False)
         return AutoConfig.from_pretrained(name)
@@ -55,6 +52,9 @@ def preflight(spec: ModelSpec, lora: LoraSpec, cuda: bool) -> None:
     elif Path(path).exists():
         raise UserError(f"ModelSpec.name_or_path: {path} holds no model weights (model.safetensors or "
                         "pytorch_model.bin); point it at a saved model or a hub id")  # fmt: skip
+    elif constants.HF_HUB_OFFLINE:
+        raise UserError(f"model {spec.name_or_path!r} is not on this machine and HF_HUB_OFFLINE is set; download it "
+                        "where there is a network (hf download MODEL) or use --profile cpu")  # fmt: skip
     else:
         print(f"harness: {spec.name_or_path} is not on this machine: it will be downloaded from {constants.ENDPOINT}",
               file=sys.stderr, flush=True)  # fmt: skip

@@ -6,6 +6,7 @@ import gc
 import json
 import platform
 import secrets
+import shutil
 import sys
 import time
 import warnings
@@ -246,6 +247,8 @@ def fit(
             model.save_pretrained(adapter)
             tokenizer.save_pretrained(adapter)
             status = "completed"
+            # Checkpoints exist for --resume, which a completed run refuses; the adapter is what the run produced.
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
