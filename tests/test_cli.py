@@ -42,6 +42,13 @@ def test_missing_data_is_reported_before_a_run_directory_exists(write_experiment
     assert not (tmp_path / "runs").exists()
 
 
+def test_missing_data_names_each_place_looked_in_once(write_experiment, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)  # the working directory is the experiment's project root: both lookups are one place
+    assert main(["run", str(write_experiment(data="data/missing.jsonl")), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count(str(tmp_path / "data" / "missing.jsonl")) == 1, err
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
