@@ -81,8 +81,8 @@ def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smaller configurations (one repetition, a 40-step run, "
-        "2,000 conversations): a smoke check in about a minute, too noisy for the README's table",
+        help="smaller configurations (one repetition, a 40-step run, one training pair, 2,000 conversations): a "
+        "smoke check, too noisy for the README's table",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results.json", help="where the raw timings go "
                         "(default: benchmarks/results.json)")  # fmt: skip
