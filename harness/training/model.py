@@ -76,8 +76,9 @@ def preflight(spec: ModelSpec, lora: LoraSpec, cuda: bool) -> None:
     if not weights_available(spec):
         stored = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
         size = parameters * (2 if str(stored).endswith(("float16", "bfloat16")) else 4) / 1e9
-        print(f"harness: downloading {spec.name_or_path} ({parameters / 1e9:.1f}B parameters, about {size:.1f} GB) "
-              f"into {constants.HF_HUB_CACHE}", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"harness: {spec.name_or_path}: {parameters / 1e9:.1f}B parameters, about {size:.1f} GB to download "
+              f"into {constants.HF_HUB_CACHE} (once: later runs use the cache)", file=sys.stderr,
+              flush=True)  # fmt: skip
     if not cuda and spec.name_or_path != EMBEDDED:
         print(f"harness: no CUDA device: training {spec.name_or_path} ({parameters / 1e6:,.0f}M parameters) on CPU "
               "in float32", file=sys.stderr, flush=True)  # fmt: skip
