@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness import distributed
 from harness.errors import UserError
-from harness.spec.experiment import EMBEDDED, LoraSpec, ModelSpec
+from harness.spec.experiment import EMBEDDED, ModelSpec
 from harness.spec.profiles import resolve_model_path, weights_available
 
 # Training a model this large on CPU (float32, a few cores) takes days per run and tens of GB: refused, not tried.
@@ -30,18 +31,10 @@ def _hub_config(name: str) -> Any:
                         "the model id, or use --profile cpu") from None  # fmt: skip
 
 
-def check_lora_targets(lora: LoraSpec, model: Any) -> None:
-    """LoRA targets must name modules the model has; say which it has otherwise."""
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [m for m in lora.target_modules if m not in names]
-    if missing:
-        known = sorted(n for n in names if n and not n.isdigit())
-        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {', '.join(known)}")
-
-
-def preflight(spec: ModelSpec, lora: LoraSpec, cuda: bool) -> None:
-    """Everything about the model that can be checked before a run directory exists, without loading weights:
-    the hub is reachable when the weights must be downloaded, the model fits the device, the LoRA targets exist."""
+def preflight(spec: ModelSpec, cuda: bool) -> Any:
+    """Everything about the model that can be checked before a run directory exists, without loading weights: the
+    hub is reachable when the weights must be downloaded, and the model fits the device. Returns the model's
+    skeleton (meta device, no memory) for checks of its modules, e.g. the LoRA targets."""
     import torch
     from huggingface_hub import constants
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -56,8 +49,9 @@ def preflight(spec: ModelSpec, lora: LoraSpec, cuda: bool) -> None:
         raise UserError(f"model {spec.name_or_path!r} is not on this machine and HF_HUB_OFFLINE is set; download it "
                         "where there is a network (hf download MODEL) or use --profile cpu")  # fmt: skip
     else:
-        print(f"harness: {spec.name_or_path} is not on this machine: it will be downloaded from {constants.ENDPOINT}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        if distributed.is_main():
+            print(f"harness: {spec.name_or_path} is not on this machine: it will be downloaded from "
+                  f"{constants.ENDPOINT}", file=sys.stderr, flush=True)  # fmt: skip
         config = _hub_config(spec.name_or_path)
     try:
         with torch.device("meta"):
@@ -72,37 +66,84 @@ def preflight(spec: ModelSpec, lora: LoraSpec, cuda: bool) -> None:
             f"CPU in float32 needs over {parameters * 4 / 2**30:.0f} GiB and days per run; use a CUDA machine or "
             "--profile cpu"
         )
-    check_lora_targets(lora, skeleton)
-    if not weights_available(spec):
+    if not weights_available(spec) and distributed.is_main():
         stored = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
         size = parameters * (2 if str(stored).endswith(("float16", "bfloat16")) else 4) / 1e9
         print(f"harness: {spec.name_or_path}: {parameters / 1e9:.1f}B parameters, about {size:.1f} GB to download "
               f"into {constants.HF_HUB_CACHE} (once: later runs use the cache)", file=sys.stderr,
               flush=True)  # fmt: skip
-    if not cuda and spec.name_or_path != EMBEDDED:
+    if not cuda and spec.name_or_path != EMBEDDED and distributed.is_main():
         print(f"harness: no CUDA device: training {spec.name_or_path} ({parameters / 1e6:,.0f}M parameters) on CPU "
               "in float32", file=sys.stderr, flush=True)  # fmt: skip
+    return skeleton
 
 
-def load(spec: ModelSpec, device: str) -> tuple[Any, Any]:
-    """The model (train mode, on `device`) and its tokenizer set up for left-padded batched generation."""
+def check_quantization(spec: ModelSpec, cuda: bool) -> None:
+    """QLoRA needs CUDA and bitsandbytes: say so in one line before anything is created."""
+    if spec.quantization is None:
+        return
+    if not cuda:
+        raise UserError(f"ModelSpec.quantization={spec.quantization!r} loads through bitsandbytes, which needs CUDA; "
+                        "this machine has none (drop quantization, or run the cpu profile: --profile cpu)")  # fmt: skip
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise UserError(
+            f"ModelSpec.quantization={spec.quantization!r} needs bitsandbytes: pip install bitsandbytes"
+        ) from None
+
+
+def _quantized(spec: ModelSpec, dtype: Any) -> dict[str, Any]:
+    """from_pretrained arguments of a QLoRA base model: 4-bit NF4 with double quantization, or 8-bit."""
+    import os
+
+    from transformers import BitsAndBytesConfig
+
+    if spec.quantization == "4bit":
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                    bnb_4bit_compute_dtype=dtype)  # fmt: skip
+    else:
+        config = BitsAndBytesConfig(load_in_8bit=True)
+    return {"quantization_config": config, "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
+
+
+def _sharded() -> dict[str, Any]:
+    """from_pretrained arguments that shard the base weights over every process (transformers applies FSDP2's
+    fully_shard per decoder layer and to the whole model; gloo on CPU, nccl on CUDA). The LoRA weights added later
+    stay whole on every rank; the Trainer broadcasts them from rank 0 and averages their gradients."""
+    from transformers.distributed import DistributedConfig
+
+    return {"distributed_config": DistributedConfig(fsdp_size=distributed.world_size())}
+
+
+def load(spec: ModelSpec, device: str, gradient_checkpointing: bool = False, fsdp: bool = False) -> tuple[Any, Any]:
+    """The model (train mode, on `device`) and its tokenizer set up for left-padded batched generation; with `fsdp`
+    and several processes, the base weights sharded across them by transformers (FSDP2 `fully_shard`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging
 
     logging.disable_progress_bar()
+    check_quantization(spec, device == "cuda")
     path = resolve_model_path(spec)
     dtype = getattr(torch, spec.dtype) if device == "cuda" else torch.float32
+    quantized = _quantized(spec, dtype) if spec.quantization else {}
+    sharded = _sharded() if fsdp and distributed.world_size() > 1 else {}
     local = weights_available(spec)  # then no update check: offline, the hub client would retry for half a minute
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local, **quantized, **sharded)
     except OSError as exc:
         raise UserError(f"cannot load model {spec.name_or_path!r}: {str(exc).splitlines()[0]}") from exc
+    if quantized:  # k-bit weights stay frozen; norms in float32 and input grads on, as peft's QLoRA recipe does
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.to(device)
+    if not quantized and not sharded:  # bitsandbytes or FSDP placed the weights already
+        model.to(device)
     model.train()
     return model, tokenizer
