@@ -14,6 +14,7 @@ import pytest
 
 from harness.cli import main
 from harness.records.runlog import LOG_NAME, read_run
+from harness.records.runs import summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +50,8 @@ def test_a_killed_run_resumes_with_every_scheduled_eval_exactly_once(write_exper
         assert process.returncode == 130, out
         assert read_run(run_dir).status == "interrupted"
         assert "--resume" in out
+        checkpoint = max(int(p.name.split("-")[1]) for p in (run_dir / "checkpoints").glob("checkpoint-*"))
+        assert summary(read_run(run_dir))["resume_step"] == checkpoint > 8, "where --resume starts, not a log step"
     else:
         assert read_run(run_dir).status == "incomplete"
 
@@ -85,6 +88,9 @@ def test_a_nan_loss_stops_the_run_marked_failed(write_experiment, tmp_path, monk
     (run_dir,) = runs.iterdir()
     assert read_run(run_dir).status == "failed"
     assert torch.isnan(torch.tensor(read_run(run_dir).of("metrics")[-1]["loss"]))
+    assert read_run(run_dir).of("end")[-1]["reason"].startswith("the training loss is nan at step 3")
+    assert main(["runs", str(runs)]) == 0
+    assert "    failed: the training loss is nan at step 3" in capsys.readouterr().out, "`runs` says why"
 
 
 def test_a_generation_failure_is_recorded_and_training_continues(write_experiment, tmp_path, monkeypatch) -> None:
@@ -150,7 +156,7 @@ def test_wandb_failures_never_stop_training(write_experiment, tmp_path, monkeypa
     runs = tmp_path / "runs"
     assert main(["run", str(write_experiment(max_steps=4, eval_every=2)), "--runs-dir", str(runs)]) == 0
     err = capsys.readouterr().err
-    assert err.count("W&B") == 1 and "ConnectionError" in err, "warned once"
+    assert err.count("W&B failed") == 1 and "ConnectionError" in err, "warned once"
     run = read_run(next(runs.iterdir()))
     assert run.status == "completed" and run.eval_steps() == [0, 2, 4]
     assert [m["step"] for m in run.of("metrics") if "loss" in m] == [1, 2, 3, 4]

@@ -42,7 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "schedule); auto (default): full where CUDA and the model's weights are available locally, else cpu",
     )
     parser.add_argument("--runs-dir", default="runs", help="where run directories are created (default: runs)")
-    parser.add_argument("--max-steps", type=positive, help="override the profile's training.max_steps")
+    parser.add_argument(
+        "--max-steps",
+        type=positive,
+        help="override the profile's training.max_steps; one shorter than eval_every scales eval_every down to keep "
+        "the profile's number of rounds (and says so)",
+    )
     parser.add_argument("--eval-every", type=positive, help="override the profile's eval_every")
     parser.add_argument("--group", help="the W&B group and run-log group of this run (default: the experiment's name)")
     parser.add_argument(

@@ -25,7 +25,7 @@ from harness.compare.html import (
     table,
 )
 from harness.errors import UserError
-from harness.records.runs import RunFrames
+from harness.records.runs import RunFrames, identity
 
 TOLERANCE = 0.05
 # Header fields that identify a run rather than configure it.
@@ -164,8 +164,7 @@ def _pick_scenarios(runs: list[RunFrames], scenarios: list[str] | None) -> list[
 def _runs_section(runs: list[RunFrames]) -> str:
     rows = [
         [Raw(f'<span class="swatch" style="background:{COLOURS[i % len(COLOURS)]}"></span>' + esc(r.id)),
-         r.header.get("experiment", {}).get("name"), r.header.get("profile"), r.header.get("model_path"),
-         r.status, str(r.path)]
+         *identity(r.header).values(), r.status, str(r.path)]
         for i, r in enumerate(runs)
     ]  # fmt: skip
     return "<h2>Runs</h2>" + table(["run", "experiment", "profile", "model", "status", "path"], rows)

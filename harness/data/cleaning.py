@@ -11,6 +11,7 @@ import copy
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Any, ClassVar
 
 import neologdn
@@ -276,12 +277,37 @@ def clean_one(text: str, rule: Rule) -> str | None:
     return texts[0] if texts else None
 
 
+def show_change(before: str, after: str | None, context: int = 24) -> str:
+    """One example of a rule's effect on one line: removed text as [-...-], added as {+...+} (git's word-diff
+    marks), unchanged stretches longer than `context` shortened with …, so the removed span is always visible."""
+    flat = lambda text: text.replace("\n", "\\n")  # noqa: E731
+    if after is None:
+        return f"[-{flat(before if len(before) <= 3 * context else before[: 3 * context] + '…')}-] (dropped)"
+    ops = SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+    parts = []
+    for i, (tag, i1, i2, j1, j2) in enumerate(ops):
+        kept = before[i1:i2]
+        if tag != "equal":
+            parts += [f"[-{kept}-]" if kept else "", f"{{+{after[j1:j2]}+}}" if j2 > j1 else ""]
+        elif len(kept) <= context:
+            parts.append(kept)
+        elif i == 0:
+            parts.append("…" + kept[-context:])
+        elif i == len(ops) - 1:
+            parts.append(kept[:context] + "…")
+        else:
+            parts.append(kept[: context // 2] + "…" + kept[-context // 2 :])
+    return flat("".join(parts))
+
+
 def stats_table(stats: list[RuleStats]) -> str:
-    """The per-rule table `harness clean` prints: counts, then one example of each rule's effect."""
+    """The per-rule table `harness clean` prints: counts, then examples of each rule's effect."""
     lines = [f"{'rule':<16} {'docs in':>8} {'docs out':>8} {'removed':>8} {'changed':>8} {'chars removed':>14}"]
     for s in stats:
         lines.append(f"{s.name:<16} {s.docs_in:>8} {s.docs_out:>8} {s.removed:>8} {s.changed:>8} {s.chars_removed:>14}")
+    if any(s.examples for s in stats):
+        lines.append("examples ([-removed-], {+added+}, … unchanged text left out):")
     for s in stats:
         for before, after in s.examples[:2]:
-            lines.append(f"  {s.name}: {before!r:.70} -> {'(dropped)' if after is None else repr(after)[:70]}")
+            lines.append(f"  {s.name}: {show_change(before, after)}")
     return "\n".join(lines)

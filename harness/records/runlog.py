@@ -8,7 +8,8 @@ Each line is one record `{"v": 1, "type": ..., "time": ..., ...}`:
 - `conversation` one scored conversation of an evaluation round at `step`.
 - `trace`    one chain step (input, output, latency) of an evaluation round at `step`.
 - `eval`     closes a round at `step`: its duration and rubric means; rounds without it are incomplete.
-- `end`      closes a session: `status` (completed, failed, interrupted), adapter and checkpoint paths.
+- `end`      closes a session: `status` (completed, failed, interrupted), `reason` (why it failed), adapter and
+             checkpoint paths.
 - `resume`   a later session continues from the checkpoint at `from_step`: records with a larger `step`
              written before it (and earlier `end` records) are superseded, so each scheduled round counts once.
 A run whose last session has no `end` record did not finish (it crashed or is still running).

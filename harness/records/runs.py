@@ -47,27 +47,46 @@ def find_runs(runs_dir: str | Path = RUNS_DIR) -> list[Run]:
     return sorted(runs, key=lambda r: r.header.get("time", 0))
 
 
+def identity(header: dict[str, Any]) -> dict[str, Any]:
+    """What a run is, read from its header: experiment, profile and model (`runs` and `compare` show the same)."""
+    experiment = header.get("experiment", {})
+    return {
+        "experiment": experiment.get("name"),
+        "profile": header.get("profile"),
+        "model": experiment.get("model", {}).get("name_or_path"),
+    }
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete Trainer checkpoint (one whose trainer_state.json was written)."""
+    done = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
 def summary(run: Run) -> dict[str, Any]:
-    """One row of `python -m harness runs`: what a run is and how far it got."""
+    """One row of `python -m harness runs`: what a run is, how far it got, why it failed, where a resume starts."""
     experiment = run.header.get("experiment", {})
+    checkpoint = latest_checkpoint(run.path)
+    resume_step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
     trained = [m["step"] for m in run.of("metrics") if "loss" in m]
     evals = run.of("eval")
+    ends = run.of("end")
     return {
         "id": run.id,
         "path": str(run.path),
-        "experiment": experiment.get("name"),
-        "profile": run.header.get("profile"),
-        "model": experiment.get("model", {}).get("name_or_path"),
-        "steps": max(trained, default=0),
+        **identity(run.header),
+        "steps": max([*trained, *(e["step"] for e in evals), resume_step], default=0),
         "max_steps": experiment.get("training", {}).get("max_steps"),
         "status": run.status,
+        "reason": ends[-1].get("reason") if ends else None,
+        "resume_step": None if run.status == "completed" else resume_step,
         "eval_step": evals[-1]["step"] if evals else None,
         "means": evals[-1]["means"] if evals else {},
     }
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """Rows as aligned plain-text columns."""
+    """Rows as aligned plain-text columns; under an unfinished run, why it failed or where a resume starts."""
     header = ["id", "experiment", "profile", "model", "steps", "status", "last rubric means"]
     lines = [header]
     for r in rows:
@@ -78,7 +97,14 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             [r["id"], str(r["experiment"]), str(r["profile"]), str(r["model"]), steps, r["status"], at + means]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)), line[-1]]) for line in lines)
+    out = []
+    for line, row in zip(lines, [None, *rows], strict=True):
+        out.append("  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)), line[-1]]).rstrip())
+        if row and row["reason"]:
+            out.append(f"    {row['status']}: {row['reason']}")
+        elif row and row["resume_step"] is not None and row["status"] != "failed":
+            out.append(f"    {row['status']}: --resume {row['id']} continues from step {row['resume_step']}")
+    return "\n".join(out)
 
 
 @dataclass

@@ -8,6 +8,7 @@ import platform
 import secrets
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -17,10 +18,11 @@ from harness import distributed
 from harness.data.corpus import Corpus
 from harness.errors import UserError
 from harness.records.runlog import RunLog, read_run
+from harness.records.runs import latest_checkpoint
 from harness.spec.experiment import Experiment
 from harness.spec.load import load_experiment
 from harness.spec.profiles import choose_profile, with_overrides, with_settings
-from harness.training.model import check_quantization
+from harness.training.model import check_quantization, preflight
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
              "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
@@ -55,13 +57,15 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, Any]) -> Plan:
     cuda = torch.cuda.is_available()
     choice = choose_profile(declared, profile, cuda)
     profiled = declared.for_profile(choice.name)
-    experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
+    experiment, scaled = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
     experiment = with_settings(experiment, overrides.get("settings") or {})
     check_quantization(experiment.model, cuda)
     if choice.name == "cpu" and distributed.is_main():
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
               f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",
               file=sys.stderr, flush=True)  # fmt: skip
+    if scaled and distributed.is_main():
+        print(f"harness: {scaled}", file=sys.stderr, flush=True)
     return Plan(experiment, Path(path).resolve(), choice.name, choice.reason, overrides, cuda)
 
 
@@ -138,6 +142,7 @@ def run(
     backend = _join_processes()
     overrides = {"max_steps": max_steps, "eval_every": eval_every, "settings": settings or {}}
     plan = _plan(experiment_path, profile, overrides)
+    lora_targets(plan.experiment, preflight(plan.experiment.model, plan.cuda))  # LoRA targets on the meta skeleton
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
     run_id, problem = None, None
     if distributed.is_main():  # rank 0 names and creates the one run directory, every other rank takes its name
@@ -152,6 +157,8 @@ def run(
         raise UserError(problem)
     run_dir = runs_dir / run_id
     runlog = RunLog(run_dir) if distributed.is_main() else _RankSilent()
+    if distributed.is_main():
+        print(f"harness: run {run_id} in {run_dir}", file=sys.stderr, flush=True)
     header = {
         "run_id": run_id,
         "experiment_file": str(plan.experiment_file),
@@ -205,6 +212,7 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
             f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
             f"({header['experiment_file']} or the rubric code); restore them or start a new run"
         )
+    lora_targets(plan.experiment, preflight(plan.experiment.model, plan.cuda))
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
     checkpoint = distributed.broadcast(latest_checkpoint(run_dir))
     runlog = RunLog(run_dir) if distributed.is_main() else _RankSilent()
@@ -213,12 +221,6 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     if distributed.is_main():
         print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
     return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint)
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete Trainer checkpoint (one whose trainer_state.json was written)."""
-    done = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
 def fit(
@@ -239,9 +241,9 @@ def fit(
     from transformers.integrations import WandbCallback
 
     from harness.data.corpus import pack_blocks
-    from harness.evaluation.round import Evaluator
+    from harness.evaluation.round import EvalFailed, Evaluator
     from harness.records.tracking import Tracker, guarded_trainer_callback
-    from harness.training.callback import EvalCallback, StopRequest
+    from harness.training.callback import Diverged, EvalCallback, StopRequest
     from harness.training.model import load
 
     experiment, t = plan.experiment, plan.experiment.training
@@ -250,7 +252,11 @@ def fit(
         if distributed.is_main()
         else _RankSilent()
     )
-    status, adapter = "failed", None
+    if tracker.active and tracker.mode in ("offline", "online"):
+        offline = f"upload later: wandb sync {run_dir}/wandb/offline-run-*"
+        print(f"harness: W&B {tracker.mode} ({offline if tracker.mode == 'offline' else tracker.run.url})",
+              file=sys.stderr, flush=True)  # fmt: skip
+    status, adapter, reason = "failed", None, None
     try:
         if checkpoint is None:
             tracker.log_cleaning([s.to_dict() for s in corpus.stats])
@@ -260,7 +266,9 @@ def fit(
         model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing, t.fsdp)
         if experiment.generation.chat_template and not tokenizer.chat_template:
             raise UserError("GenerationSpec.chat_template: the model's tokenizer has no chat template; set it False")
-        model = get_peft_model(model, _lora_config(experiment, model))
+        with warnings.catch_warnings():  # peft reads transformers' deprecated alias; nothing a user can act on
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            model = get_peft_model(model, _lora_config(experiment, model))
         trainable, total = model.get_nb_trainable_parameters()
         runlog.write("model", lora_targets=sorted(model.peft_config["default"].target_modules), parameters=total,
                      trainable_parameters=trainable, sharded_parameters=distributed.sharded(model))  # fmt: skip
@@ -328,9 +336,13 @@ def fit(
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = reason if isinstance(exc, UserError | Diverged | EvalFailed) else f"{type(exc).__name__}: {reason}"
+        raise
     finally:
         runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
-                     checkpoint=str(latest_checkpoint(run_dir) or "") or None)  # fmt: skip
+                     checkpoint=str(latest_checkpoint(run_dir) or "") or None, reason=reason)  # fmt: skip
         runlog.close()
         tracker.finish(exit_code=0 if status == "completed" else 1)
     return status
