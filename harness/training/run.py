@@ -169,18 +169,20 @@ def fit(
     import torch
     from datasets import Dataset
     from peft import get_peft_model
-    from transformers import Trainer, TrainingArguments, default_data_collator
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, default_data_collator
     from transformers.integrations import WandbCallback
 
     from harness.data.corpus import pack_blocks
     from harness.evaluation.round import Evaluator
     from harness.records.tracking import Tracker, guarded_trainer_callback
-    from harness.training.callback import EvalCallback, StopRequest
+    from harness.training.callback import EvalCallback, RubricTrainer, StopRequest
+    from harness.training.console import Console
     from harness.training.model import load
+    from harness.training.watch import best_model_arguments, watching
 
     experiment, t = plan.experiment, plan.experiment.training
     tracker = Tracker(run_dir, header["run_id"], experiment.name, header, resume=checkpoint is not None)
-    status, adapter = "failed", None
+    status, adapter, watch = "failed", None, None
     try:
         if checkpoint is None:
             tracker.log_cleaning([s.to_dict() for s in corpus.stats])
@@ -206,6 +208,10 @@ def fit(
             save_strategy="steps",
             save_steps=t.save_steps or experiment.eval_every,
             save_total_limit=2,
+            eval_strategy="steps",  # the round is the Trainer's evaluation (RubricTrainer.evaluate)
+            eval_steps=experiment.eval_every,
+            eval_on_start=checkpoint is None,
+            **best_model_arguments(t),
             seed=t.seed,
             data_seed=t.seed,
             bf16=plan.cuda and experiment.model.dtype == "bfloat16",
@@ -216,17 +222,31 @@ def fit(
             dataloader_num_workers=0,
             disable_tqdm=True,
         )
-        evaluator = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict)
-        if checkpoint is not None:
-            evaluator.done |= {s for s in read_run(run_dir).eval_steps()}
+        evaluator, console = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict), Console()
+        evaluator.echo = console.write
+        earlier = read_run(run_dir) if checkpoint is not None else None
+        if earlier is not None:
+            evaluator.done |= set(earlier.eval_steps())
+            evaluator.appeared |= {a["scenario"] for a in earlier.of("appearance")}
+
+        def save(path: Path) -> None:
+            model.save_pretrained(path)
+            tokenizer.save_pretrained(path)
+
+        watch = watching(experiment, run_dir, runlog, tracker, save, console.write, earlier)
+        stopping = [EarlyStoppingCallback(t.early_stopping_patience, t.early_stopping_threshold)]
         with StopRequest() as stop:
-            trainer = Trainer(
+            trainer = RubricTrainer(
                 model=model,
                 args=args,
                 train_dataset=Dataset.from_dict({"input_ids": blocks, "labels": blocks}),
+                eval_dataset=list(experiment.scenarios),  # what a round evaluates (the Trainer wants one to evaluate)
                 data_collator=default_data_collator,
-                callbacks=[EvalCallback(evaluator, experiment.eval_every, runlog, stop)],
-            )
+                callbacks=[EvalCallback(evaluator, runlog, stop), console, watch,
+                           *(stopping if t.early_stopping_patience else [])],
+                evaluator=evaluator,
+            )  # fmt: skip
+            trainer.remove_callback(PrinterCallback)  # raw dicts; the Console shows the run instead
             if tracker.active:
                 trainer.remove_callback(WandbCallback)
                 trainer.add_callback(guarded_trainer_callback())
@@ -247,7 +267,8 @@ def fit(
         raise
     finally:
         runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
-                     checkpoint=str(latest_checkpoint(run_dir) or "") or None)  # fmt: skip
+                     checkpoint=str(latest_checkpoint(run_dir) or "") or None,
+                     **(watch.summary() if watch else {}))  # fmt: skip
         runlog.close()
         tracker.finish(exit_code=0 if status == "completed" else 1)
     return status
