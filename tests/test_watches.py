@@ -179,7 +179,8 @@ def _one_run(runs: Path) -> Path:
 
 @pytest.mark.slow
 def test_raw_tweets_alert_on_contamination_stop_and_keep_a_best_adapter_from_before(tmp_path: Path) -> None:
-    """The reference story's mistake, cut to 120 steps: hashtags and URLs appear, the watch fires and stops the run."""
+    """The reference story's mistake at the cpu profile's schedule: hashtags appear, the watch fires and stops the
+    run there (round 80 of 240 on 2 cores, so the test trains 80 steps)."""
     experiment = tmp_path / "experiments" / "raw_stop.py"
     experiment.parent.mkdir()
     experiment.write_text(
@@ -188,8 +189,7 @@ def test_raw_tweets_alert_on_contamination_stop_and_keep_a_best_adapter_from_bef
         "0.05, stop=True),))\n",
         encoding="utf-8",
     )
-    argv = ["run", str(experiment), "--runs-dir", str(tmp_path / "runs"), "--max-steps", "120", "--eval-every", "40"]
-    assert main(argv) == 0
+    assert main(["run", str(experiment), "--runs-dir", str(tmp_path / "runs")]) == 0
     run_dir = _one_run(tmp_path / "runs")
     (alert,) = _records(run_dir, "alert")
     assert (alert["rubric"], alert["rule"], alert["stop"]) == ("contamination", "threshold", True)
