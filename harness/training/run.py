@@ -228,12 +228,7 @@ def fit(
         if earlier is not None:
             evaluator.done |= set(earlier.eval_steps())
             evaluator.appeared |= {a["scenario"] for a in earlier.of("appearance")}
-
-        def save(path: Path) -> None:
-            model.save_pretrained(path)
-            tokenizer.save_pretrained(path)
-
-        watch = watching(experiment, run_dir, runlog, tracker, save, console.write, earlier)
+        watch = watching(experiment, run_dir, runlog, tracker, (model, tokenizer), console.write, earlier)
         stopping = [EarlyStoppingCallback(t.early_stopping_patience, t.early_stopping_threshold)]
         with StopRequest() as stop:
             trainer = RubricTrainer(

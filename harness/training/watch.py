@@ -205,10 +205,15 @@ def best_model_arguments(training: TrainingSpec) -> dict[str, Any]:
 
 
 def watching(
-    experiment: Experiment, run_dir: Path, runlog: RunLog, tracker: Tracker, save: Callable[[Path], None],
+    experiment: Experiment, run_dir: Path, runlog: RunLog, tracker: Tracker, model_and_tokenizer: tuple[Any, Any],
     echo: Callable[[str], None], earlier: Run | None = None,
 ) -> WatchCallback:  # fmt: skip
     """The watch callback of a run; a resumed run (`earlier`: its log so far) continues from the rounds it holds."""
+
+    def save(path: Path) -> None:
+        for part in model_and_tokenizer:  # the adapter (peft) and the tokenizer, as in adapter/
+            part.save_pretrained(path)
+
     metric, greater = best_metric(experiment.training)
     watcher, best = Watcher(experiment.watches or ()), BestAdapter(run_dir, metric, greater, save)
     if earlier is not None:
