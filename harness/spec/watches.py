@@ -30,7 +30,7 @@ class DriftWatch:
     """Alert when quality turns down while the loss still falls: the composite more than `tolerance` below the best
     round so far while the training loss is lower than at that round (the comparison report's rule)."""
 
-    tolerance: float = 0.15
+    tolerance: float = 0.2
     """How far below the best composite counts as turned down."""
     stop: bool = False
     """Stop training after the round that fires; adapter-best/ is kept and the run ends completed."""
