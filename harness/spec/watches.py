@@ -30,7 +30,7 @@ class DriftWatch:
     """Alert when quality turns down while the loss still falls: the composite more than `tolerance` below the best
     round so far while the training loss is lower than at that round (the comparison report's rule)."""
 
-    tolerance: float = 0.2
+    tolerance: float = 0.25
     """How far below the best composite counts as turned down."""
     stop: bool = False
     """Stop training after the round that fires; adapter-best/ is kept and the run ends completed."""
@@ -48,7 +48,7 @@ class FallingWatch:
     """The rubric watched, or `composite`; worse means down for higher-is-better, up for lower-is-better."""
     rounds: int = 3
     """How many consecutive worse rounds fire the watch."""
-    min_drop: float = 0.02
+    min_drop: float = 0.03
     """A round counts as worse only when it is worse than the one before by more than this (noise does not count)."""
     stop: bool = False
     """Stop training after the round that fires; adapter-best/ is kept and the run ends completed."""
