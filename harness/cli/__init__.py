@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from harness import distributed
 from harness.errors import UserError
 from harness.records.runlog import redact
 
@@ -21,6 +22,7 @@ COMMANDS = {
     "compare": "compare",
     "clean": "clean",
     "gate": "gate",
+    "sweep": "sweep",
     "build-model": "build_model",
 }
 
@@ -40,11 +42,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    # KEY=VALUE settings may follow options too (`run EXP --max-steps 20 lora.r=16`, as a sweep agent writes them)
+    if extra and isinstance(getattr(args, "settings", None), list) and all("=" in w[1:] for w in extra):
+        args.settings += extra
+    elif extra:
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args))
     except UserError as exc:
-        print(redact(f"harness: error: {exc}"), file=sys.stderr)
+        if distributed.is_main():  # every rank of a launch meets the same mistake: say it once
+            print(redact(f"harness: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)

@@ -13,6 +13,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from harness import distributed
 from harness.evaluation.quality import COMPOSITE, best_step, composite, higher_is_better, loss_at, turned, turned_down
 from harness.records.runlog import Run, RunLog
 from harness.records.tracking import Tracker
@@ -133,12 +134,14 @@ class BestAdapter:
             return False
         if self.value is not None and best_step({self.step: self.value, step: value}, self.greater) != step:
             return False
-        staging = self.path.with_name(BEST_DIR + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        self._save(staging)
-        (staging / "best.json").write_text(json.dumps({"step": step, "metric": self.metric, "value": value}))
-        shutil.rmtree(self.path, ignore_errors=True)
-        staging.rename(self.path)  # a crash leaves the previous best or the staging copy, never a half-written best
+        staging, main = self.path.with_name(BEST_DIR + ".partial"), distributed.is_main()
+        if main:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._save(staging)  # on every rank (FSDP gathers the shards); rank 0 writes the files
+        if main:
+            (staging / "best.json").write_text(json.dumps({"step": step, "metric": self.metric, "value": value}))
+            shutil.rmtree(self.path, ignore_errors=True)
+            staging.rename(self.path)  # a crash leaves the previous best or the staging copy, never a half-written one
         self.step, self.value = step, value
         return True
 
@@ -167,7 +170,8 @@ class WatchCallback(TrainerCallback):
         means.pop(COMPOSITE, None)
         for alert in self.watcher.observe(step, {k: v for k, v in means.items() if not math.isnan(v)}):
             self.runlog.write("alert", **alert.to_record())
-            self.echo(f"harness: ALERT step {step}: {alert.message}" + ("; stopping after this round" * alert.stop))
+            if state.is_world_process_zero:
+                self.echo(f"harness: ALERT step {step}: {alert.message}" + ("; stopping after this round" * alert.stop))
             self.tracker.alert(f"{alert.rule}: {alert.rubric} at step {step}", alert.message)
             if alert.stop and self.stopped_by is None:
                 self.stopped_by = f"{alert.rule} watch on {alert.rubric} at step {step}: {alert.message}"
@@ -210,9 +214,11 @@ def watching(
 ) -> WatchCallback:  # fmt: skip
     """The watch callback of a run; a resumed run (`earlier`: its log so far) continues from the rounds it holds."""
 
-    def save(path: Path) -> None:
-        for part in model_and_tokenizer:  # the adapter (peft) and the tokenizer, as in adapter/
-            part.save_pretrained(path)
+    def save(path: Path) -> None:  # the adapter (peft) and the tokenizer, as adapter/ is saved
+        model, tokenizer = model_and_tokenizer
+        model.save_pretrained(path, is_main_process=distributed.is_main())
+        if distributed.is_main():
+            tokenizer.save_pretrained(path)
 
     metric, greater = best_metric(experiment.training)
     watcher, best = Watcher(experiment.watches or ()), BestAdapter(run_dir, metric, greater, save)
