@@ -77,8 +77,9 @@ def measure(experiment_file: Path = EXPERIMENT, steps: int = 40, pairs: int = 3)
         model = get_peft_model(model, _lora_config(experiment, model))
         blocks, _ = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         args = dataclasses.replace(
-            captured["args"], output_dir=str(output_dir), run_name=None, report_to=[], max_steps=max_steps
-        )
+            captured["args"], output_dir=str(output_dir), run_name=None, report_to=[], max_steps=max_steps,
+            eval_strategy="no", eval_on_start=False,  # the harness side's evaluation is a no-op round; no eval here
+        )  # fmt: skip
         dataset = Dataset.from_dict({"input_ids": blocks, "labels": blocks})
         _timed(Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator), seconds)
 

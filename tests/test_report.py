@@ -207,3 +207,17 @@ def test_the_report_loads_in_headless_chromium_with_no_console_messages(runs, re
     messages, dom = _console(page)
     assert messages == []
     assert f"Run comparison: {runs[0].name} vs {runs[1].name}" in dom and dom.count('<svg class="chart"') >= 5
+
+
+@pytest.mark.slow
+def test_the_report_shows_first_artefacts_per_scenario_and_the_kept_best_step(report: str, runs) -> None:
+    (section,) = re.findall(r"<h2>First tweet artefacts, and alerts</h2>(.*?)</table>", report, re.S)
+    rows = {cells[0]: cells[1:] for cells in (re.findall(r"<td>(.*?)</td>", row) for row in section.split("<tr>")[2:])}
+    assert rows["monthly-kaggle"][0] == "step 2 (hashtag 1: #kaggle)", "the planted hashtag, at the step it was planted"
+    assert rows["shake-up"] == ["none", "none"]
+    best = [frames(read_run(r)).best_step for r in runs]
+    assert all(isinstance(b, int) for b in best)
+    (table,) = re.findall(r"<h2>Runs</h2>(.*?)</table>", report, re.S)
+    head = re.findall(r"<th>(.*?)</th>", table)
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in table.split("<tr>")[2:]]
+    assert [row[head.index("adapter-best step")] for row in cells] == [str(b) for b in best]

@@ -6,11 +6,12 @@ import dataclasses
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness import distributed
 from harness.evaluation.debate import build_chain, generation_threads, hold_debates
+from harness.evaluation.quality import appearance
 from harness.records.runlog import RunLog
 from harness.records.tracking import Tracker
 from harness.spec.experiment import Experiment
@@ -46,6 +47,10 @@ def score(conversations: Sequence[Conversation], rubrics: Sequence[Rubric]) -> l
     return [(v, e, "; ".join(errs)) for v, e, errs in zip(values, evidence, errors, strict=True)]
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 class EvalFailed(RuntimeError):
     """An evaluation round failed under --strict."""
 
@@ -63,6 +68,8 @@ class Evaluator:
         self.tracker = tracker
         self.chain = build_chain(model, tokenizer, experiment.generation)
         self.done: set[int] = set()
+        self.appeared: set[str] = set()  # scenarios whose debates already held tweet artefacts
+        self.echo: Callable[[str], None] = _stderr
 
     def round(self, step: int) -> dict[str, float]:
         """Hold, score and record every scenario's debate at `step`; the round's rubric means.
@@ -146,6 +153,7 @@ class Evaluator:
             rows.append(row)
         if self.strict and (failed := next((row for row in rows if row["error"]), None)):
             raise EvalFailed(f"rubric failed at step {step} ({failed['scenario']}): {failed['error']}")
+        self._first_artefacts(step, rows)
         for event in trace:
             self.runlog.write("trace", step=step, **event)
         means = {
@@ -159,9 +167,18 @@ class Evaluator:
         )
         self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], means)
         self.done.add(step)
-        shown = "  ".join(f"{k} {v:.3f}" for k, v in means.items())
-        print(f"harness: eval step {step}: {shown}  ({seconds:.1f}s)", file=sys.stderr, flush=True)
         return means
+
+    def _first_artefacts(self, step: int, rows: list[dict[str, Any]]) -> None:
+        """An `appearance` record the first time a scenario's debate holds tweet artefacts (contamination's)."""
+        for row in rows:
+            found = appearance(step, row["scenario"], (row["evidence"] or {}).get("contamination"))
+            if found is not None and found.scenario not in self.appeared:
+                self.appeared.add(found.scenario)
+                self.runlog.write("appearance", **found.to_record())
+                kinds = ", ".join(f"{k} {n}" for k, n in found.kinds.items())
+                self.echo(f"harness: step {step}: first tweet artefacts in {found.scenario} ({kinds}: "
+                          f"{' '.join(found.examples)})")  # fmt: skip
 
     def _failed_round(self, step: int, error: str, seconds: float) -> dict[str, float]:
         """Generation failed: the round is recorded with its error (run log and W&B table) and training goes on."""
@@ -175,6 +192,5 @@ class Evaluator:
         self.runlog.write("eval", step=step, seconds=round(seconds, 3), generation_s=None, means={}, error=error)
         self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], {})
         self.done.add(step)
-        print(f"harness: eval step {step} failed ({error}); training continues (--strict makes this fatal)",
-              file=sys.stderr, flush=True)  # fmt: skip
+        self.echo(f"harness: eval step {step} failed ({error}); training continues (--strict makes this fatal)")
         return {}

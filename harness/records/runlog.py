@@ -8,8 +8,11 @@ Each line is one record `{"v": 1, "type": ..., "time": ..., ...}`:
 - `conversation` one scored conversation of an evaluation round at `step`.
 - `trace`    one chain step (input, output, latency) of an evaluation round at `step`.
 - `eval`     closes a round at `step`: its duration and rubric means; rounds without it are incomplete.
+- `appearance` the first tweet artefacts in a scenario's debate at `step`: `kinds` (counts) and `examples`.
+- `alert`    a watch fired at `step`: `rubric`, `rule`, `value`, `message`, `stop` and the rule's own figures.
 - `end`      closes a session: `status` (completed, failed, interrupted), `reason` (why it failed), adapter and
-             checkpoint paths.
+             checkpoint paths, `best_step`, `best_adapter` (adapter-best/), `best_metric`, `best_value`, and
+             `stopped_by` when a watch stopped it.
 - `resume`   a later session continues from the checkpoint at `from_step`: records with a larger `step`
              written before it (and earlier `end` records) are superseded, so each scheduled round counts once.
 A run whose last session has no `end` record did not finish (it crashed or is still running).

@@ -70,7 +70,7 @@ def summary(run: Run) -> dict[str, Any]:
     resume_step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
     trained = [m["step"] for m in run.of("metrics") if "loss" in m]
     evals = run.of("eval")
-    ends = run.of("end")
+    end = run.of("end")[-1] if run.of("end") else {}
     return {
         "id": run.id,
         "path": str(run.path),
@@ -78,24 +78,27 @@ def summary(run: Run) -> dict[str, Any]:
         "steps": max([*trained, *(e["step"] for e in evals), resume_step], default=0),
         "max_steps": experiment.get("training", {}).get("max_steps"),
         "status": run.status,
-        "reason": ends[-1].get("reason") if ends else None,
+        "reason": end.get("reason"),
         "resume_step": None if run.status == "completed" else resume_step,
         "eval_step": evals[-1]["step"] if evals else None,
         "means": evals[-1]["means"] if evals else {},
+        "best_step": end.get("best_step"),
+        "best_adapter": end.get("best_adapter"),
+        "alerts": len(run.of("alert")),
     }
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """Rows as aligned plain-text columns; under an unfinished run, why it failed or where a resume starts."""
-    header = ["id", "experiment", "profile", "model", "steps", "status", "last rubric means"]
+    header = ["id", "experiment", "profile", "model", "steps", "status", "best", "alerts", "last rubric means"]
     lines = [header]
     for r in rows:
         means = " ".join(f"{k}={v:.3f}" for k, v in r["means"].items() if v is not None)
         at = f"@{r['eval_step']} " if r["eval_step"] is not None else ""
         steps = f"{r['steps']}/{r['max_steps']}"
-        lines.append(
-            [r["id"], str(r["experiment"]), str(r["profile"]), str(r["model"]), steps, r["status"], at + means]
-        )
+        best = "-" if r.get("best_step") is None else f"@{r['best_step']}"
+        lines.append([r["id"], str(r["experiment"]), str(r["profile"]), str(r["model"]), steps, r["status"], best,
+                      str(r.get("alerts", 0)), at + means])  # fmt: skip
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     out = []
     for line, row in zip(lines, [None, *rows], strict=True):
@@ -119,6 +122,10 @@ class RunFrames:
     conversations: pd.DataFrame
     traces: pd.DataFrame
     evals: pd.DataFrame
+    alerts: pd.DataFrame
+    appearances: pd.DataFrame
+    best_step: int | None = None
+    best_adapter: str | None = None
 
     @property
     def id(self) -> str:
@@ -128,6 +135,7 @@ class RunFrames:
 def frames(run: Run) -> RunFrames:
     """Build the DataFrames of a run already read."""
     rubrics = list(run.header.get("experiment", {}).get("rubrics", {}))
+    end = run.of("end")[-1] if run.of("end") else {}
     rows = []
     for c in run.conversations():
         row = {k: c.get(k) for k in ("step", "scenario", "topic", "speakers", "turns", "transcript")}
@@ -152,6 +160,10 @@ def frames(run: Run) -> RunFrames:
         conversations=conversations,
         traces=pd.DataFrame(run.of("trace")).drop(columns=_DROP, errors="ignore"),
         evals=evals,
+        alerts=pd.DataFrame(run.of("alert")).drop(columns=[*_DROP, "time"], errors="ignore"),
+        appearances=pd.DataFrame(run.of("appearance")).drop(columns=[*_DROP, "time"], errors="ignore"),
+        best_step=end.get("best_step"),
+        best_adapter=end.get("best_adapter"),
     )
 
 
@@ -161,6 +173,9 @@ def load_run(run: str | Path, runs_dir: str | Path = RUNS_DIR) -> RunFrames:
     `.metrics`: one row per training log (step, loss, learning_rate, grad_norm, epoch, ...).
     `.conversations`: one row per scored conversation of a completed round: step, scenario, topic, speakers, turns,
     transcript, one column per rubric, `<rubric>_evidence` and error. `.traces`: one row per chain step.
-    `.evals`: one row per completed round with each rubric's mean. `.header` and `.status` as in the run log.
+    `.evals`: one row per completed round with each rubric's mean. `.alerts`: one row per watch alert (step, rubric,
+    rule, value, message, stop, ...). `.appearances`: per scenario, the first step whose debate held tweet artefacts
+    (step, scenario, kinds, examples). `.best_step` and `.best_adapter`: adapter-best/ (None before the run ends).
+    `.header` and `.status` as in the run log.
     """
     return frames(open_run(run, runs_dir))

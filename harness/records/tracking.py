@@ -119,6 +119,15 @@ class Tracker:
         rows = [[s[c] if c != "examples" else json.dumps(s[c], ensure_ascii=False) for c in columns] for s in stats]
         self._log({"cleaning": wandb.Table(columns=columns, data=rows), STEP_KEY: 0})
 
+    def alert(self, title: str, text: str) -> None:
+        """A W&B alert (e-mail/Slack per the user's W&B settings) when online; offline runs have the run log's."""
+        if self.run is None or self.mode != "online":
+            return
+        try:
+            self.run.alert(title=title, text=text, level=wandb.AlertLevel.WARN)
+        except Exception as exc:
+            _warn_once("alert", exc)
+
     def finish(self, exit_code: int = 0) -> None:
         if self.run is not None:
             try:

@@ -237,14 +237,16 @@ def fit(
     import torch
     from datasets import Dataset
     from peft import get_peft_model
-    from transformers import Trainer, TrainingArguments, default_data_collator
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, default_data_collator
     from transformers.integrations import WandbCallback
 
     from harness.data.corpus import pack_blocks
     from harness.evaluation.round import EvalFailed, Evaluator
     from harness.records.tracking import Tracker, guarded_trainer_callback
-    from harness.training.callback import Diverged, EvalCallback, StopRequest
+    from harness.training.callback import Diverged, EvalCallback, RubricTrainer, StopRequest
+    from harness.training.console import Console
     from harness.training.model import load
+    from harness.training.watch import best_model_arguments, watching
 
     experiment, t = plan.experiment, plan.experiment.training
     tracker = (
@@ -256,7 +258,7 @@ def fit(
         offline = f"upload later: wandb sync {run_dir}/wandb/offline-run-*"
         print(f"harness: W&B {tracker.mode} ({offline if tracker.mode == 'offline' else tracker.run.url})",
               file=sys.stderr, flush=True)  # fmt: skip
-    status, adapter, reason = "failed", None, None
+    status, adapter, reason, watch = "failed", None, None, None
     try:
         if checkpoint is None:
             tracker.log_cleaning([s.to_dict() for s in corpus.stats])
@@ -272,6 +274,8 @@ def fit(
         trainable, total = model.get_nb_trainable_parameters()
         runlog.write("model", lora_targets=sorted(model.peft_config["default"].target_modules), parameters=total,
                      trainable_parameters=trainable, sharded_parameters=distributed.sharded(model))  # fmt: skip
+        earlier = read_run(run_dir)  # a resumed run's rounds so far; a fresh run's header
+        done = set(earlier.eval_steps())
         blocks, dropped = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         runlog.write("data", blocks=len(blocks), block_size=experiment.data.block_size, tail_tokens_dropped=dropped)
         args = TrainingArguments(
@@ -289,6 +293,10 @@ def fit(
             save_strategy="steps",
             save_steps=t.save_steps or experiment.eval_every,
             save_total_limit=2,
+            eval_strategy="steps",  # the round is the Trainer's evaluation (RubricTrainer.evaluate)
+            eval_steps=experiment.eval_every,
+            eval_on_start=0 not in done,  # a resume redoes no completed round
+            **best_model_arguments(t),
             save_only_model=t.fsdp and distributed.world_size() > 1,  # transformers keeps no optimizer state there
             seed=t.seed,
             data_seed=t.seed,
@@ -302,17 +310,24 @@ def fit(
             ddp_timeout=distributed.TIMEOUT_S,
             ddp_find_unused_parameters=False,  # every LoRA weight takes part in every step
         )
-        evaluator = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict)
-        # A resume redoes no completed round, even one before the first checkpoint (step 0's model is the same).
-        evaluator.done |= set(read_run(run_dir).eval_steps())
+        evaluator, console = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict), Console()
+        evaluator.echo = console.write
+        evaluator.done |= done  # a resume redoes no completed round, even one before the first checkpoint
+        evaluator.appeared |= {a["scenario"] for a in earlier.of("appearance")}
+        watch = watching(experiment, run_dir, runlog, tracker, (model, tokenizer), console.write, earlier)
+        stopping = [EarlyStoppingCallback(t.early_stopping_patience, t.early_stopping_threshold)]
         with StopRequest() as stop:
-            trainer = Trainer(
+            trainer = RubricTrainer(
                 model=model,
                 args=args,
                 train_dataset=Dataset.from_dict({"input_ids": blocks, "labels": blocks}),
+                eval_dataset=list(experiment.scenarios),  # what a round evaluates (the Trainer wants one to evaluate)
                 data_collator=default_data_collator,
-                callbacks=[EvalCallback(evaluator, experiment.eval_every, runlog, stop)],
-            )
+                callbacks=[EvalCallback(evaluator, runlog, stop), console, watch,
+                           *(stopping if t.early_stopping_patience else [])],
+                evaluator=evaluator,
+            )  # fmt: skip
+            trainer.remove_callback(PrinterCallback)  # raw dicts; the Console shows the run instead
             if tracker.active:
                 trainer.remove_callback(WandbCallback)
                 trainer.add_callback(guarded_trainer_callback())
@@ -342,7 +357,8 @@ def fit(
         raise
     finally:
         runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
-                     checkpoint=str(latest_checkpoint(run_dir) or "") or None, reason=reason)  # fmt: skip
+                     checkpoint=str(latest_checkpoint(run_dir) or "") or None, reason=reason,
+                     **(watch.summary() if watch else {}))  # fmt: skip
         runlog.close()
         tracker.finish(exit_code=0 if status == "completed" else 1)
     return status
