@@ -111,7 +111,7 @@ class Evaluator:
         self.runlog.write(
             "eval", step=step, seconds=round(seconds, 3), generation_s=round(generation_s, 3), means=means
         )
-        self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], means)
+        self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], means, trace)
         self.done.add(step)
         shown = "  ".join(f"{k} {v:.3f}" for k, v in means.items())
         print(f"harness: eval step {step}: {shown}  ({seconds:.1f}s)", file=sys.stderr, flush=True)

@@ -185,7 +185,7 @@ def fit(
         if checkpoint is None:
             tracker.log_cleaning([s.to_dict() for s in corpus.stats])
         else:
-            tracker.preload(read_run(run_dir).conversations(), [r.name for r in experiment.rubrics])
+            tracker.replay(read_run(run_dir), [r.name for r in experiment.rubrics])
         torch.manual_seed(t.seed)
         model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu")
         model = get_peft_model(model, _lora_config(experiment, model))
