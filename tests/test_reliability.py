@@ -63,8 +63,32 @@ def test_a_killed_run_resumes_with_every_scheduled_eval_exactly_once(write_exper
         (s, name) for s in (0, 4, 8, 12) for name in ("monthly-kaggle", "shake-up")
     )
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
-    wandb_runs = list((run_dir / "wandb").glob("offline-run-*"))
-    assert len(wandb_runs) == 2 and all(p.name.endswith(run.id) for p in wandb_runs), "same W&B run id, resumed"
+    _assert_wandb_holds_each_step_and_row_once(run_dir, run)
+
+
+def _assert_wandb_holds_each_step_and_row_once(run_dir: Path, run) -> None:
+    """What `wandb sync runs/<run>/wandb/offline-run-*` would upload: one offline run under the run's id whose history
+    has each training log and each round once, and whose tables hold each conversation and trace once."""
+    import wandb_file
+
+    (wandb_run,) = (run_dir / "wandb").glob("offline-run-*")
+    assert wandb_run.name.endswith(run.id)
+    history = wandb_file.history(next(wandb_run.glob("*.wandb")))
+    steps_with = lambda key: [r["train/global_step"] for r in history if key in r]  # noqa: E731
+    assert steps_with("train/loss") == list(range(1, 13)), "each train/global_step once"
+    assert steps_with("rubric/fluency") == steps_with("traces/_type") == [0, 4, 8, 12]
+    assert steps_with("cleaning/_type") == [0]
+    tables = run_dir / "wandb" / wandb_run.name / "files" / "media" / "table"
+    traces = [t for t in run.of("trace") if t["step"] in run.eval_steps()]
+    for key, records in (("conversations", run.conversations()), ("traces", traces)):
+        rows = [row for f in tables.glob(f"{key}_*.table.json") for row in json.loads(f.read_text())["data"]]
+        assert len(rows) == len(records), f"each {key} row once"
+    conversations = [
+        row for f in tables.glob("conversations_*.table.json") for row in json.loads(f.read_text())["data"]
+    ]
+    assert sorted((r[0], r[1]) for r in conversations) == sorted(
+        (c["step"], c["scenario"]) for c in run.conversations()
+    )
 
 
 def test_a_nan_loss_stops_the_run_marked_failed(write_experiment, tmp_path, monkeypatch, capsys) -> None:
