@@ -52,7 +52,8 @@ def test_a_killed_run_resumes_with_every_scheduled_eval_exactly_once(write_exper
     else:
         assert read_run(run_dir).status == "incomplete"
 
-    resumed = _start(None, runs, "--resume", run_dir.name)
+    # the natural way to resume: the same command with --resume added (after kill -9); or --resume alone
+    resumed = _start(experiment if sig == signal.SIGKILL else None, runs, "--resume", run_dir.name)
     out = resumed.communicate(timeout=300)[0].decode()
     assert resumed.returncode == 0, out
     run = read_run(run_dir)
