@@ -13,6 +13,7 @@ from typing import Any
 import wandb
 
 from harness.records.runlog import Run, redact
+from harness.records.weave_link import WeaveLink, start_weave
 
 TABLE_KEY = "conversations"
 TRACES_KEY = "traces"
@@ -45,12 +46,14 @@ class Tracker:
     """A W&B run fed from run-log records: rubric curves on the loss's x-axis, and the conversations and chain traces
     as tables that grow by each round's rows (W&B's incremental tables: every row is stored once).
 
+    Online, Weave (when installed) traces the LangChain calls and holds each round as an evaluation (`weave_link`).
     Offline, a resumed session writes a new offline run that `replay`s the run log up to the checkpoint and retires
     the crashed session's offline files, so `wandb sync` uploads each step and row once."""
 
     def __init__(self, run_dir: Path, run_id: str, group: str, config: Mapping[str, Any], resume: bool = False) -> None:
         self.mode = wandb_mode()
         self._tables: dict[str, Any] = {}
+        self.weave: WeaveLink | None = None
         try:
             self.run: Any = wandb.init(
                 project=os.environ.get("WANDB_PROJECT", "harness"),
@@ -68,6 +71,7 @@ class Tracker:
             self.run.define_metric("*", step_metric=STEP_KEY, step_sync=True)
             if self.mode == "offline":
                 _retire_superseded_offline_runs(Path(self.run.dir).parent, run_id)
+            self.weave = start_weave(self.mode, f"{self.run.entity}/{self.run.project}", run_id, group)
         except Exception as exc:
             print(f"harness: W&B unavailable ({type(exc).__name__}: {exc}); continuing with the run log only",
                   file=sys.stderr)  # fmt: skip
@@ -125,6 +129,8 @@ class Tracker:
                 data[TRACES_KEY] = self._table(TRACES_KEY, TRACE_COLUMNS, [trace_row(step, t) for t in traces])
         except Exception as exc:  # a row W&B cannot type: the curves still go, the run log has the rows
             _warn_once("a table", exc)
+        if self.weave is not None:  # first: Weave links its calls to the W&B step this round's row is about to take
+            self.weave.log_round(step, conversations, rubrics, means)
         self._log(data)
 
     def replay(self, run: Run, rubrics: Sequence[str]) -> None:
@@ -157,6 +163,8 @@ class Tracker:
         self._log({"cleaning": wandb.Table(columns=columns, data=rows), STEP_KEY: 0})
 
     def finish(self, exit_code: int = 0) -> None:
+        if self.weave is not None:
+            self.weave.finish()
         if self.run is not None:
             try:
                 self.run.finish(exit_code=exit_code)
