@@ -24,6 +24,7 @@ from harness.compare.html import (
     page,
     table,
 )
+from harness.compare.timeline import timeline_section
 from harness.errors import UserError
 from harness.records.runs import RunFrames
 
@@ -296,13 +297,15 @@ def render(
 ) -> str:
     """The whole report as one HTML string: no scripts, styles inline, nothing fetched."""
     turns = [turning(r, tolerance) for r in runs]
+    picked = _pick_steps(runs, steps)
     sections = [
         str(legend([r.id for r in runs])),
         _runs_section(runs),
         _gate_section(gate) if gate else "",
         _curves_section(runs, turns),
         _turning_section(runs, turns, tolerance),
-        _transcripts_section(runs, _pick_scenarios(runs, scenarios), _pick_steps(runs, steps)),
+        _transcripts_section(runs, _pick_scenarios(runs, scenarios), picked),
+        timeline_section(runs, picked),
         _config_section(runs),
     ]
     return page("Run comparison: " + " vs ".join(r.id for r in runs), sections, len(runs))
