@@ -102,15 +102,15 @@ def timeline_svg(title: str, run: int, bars: Sequence[Bar], estimated: bool = Fa
     colour = COLOURS[run % len(COLOURS)]
     for b in bars:
         y = top + scenarios.index(b.scenario) * row_h + 3
-        x, bar_w = px(b.start), max(px(b.end) - px(b.start), 1.0)
-        kind = "slowest" if b is slowest else "error" if b.error else ""
+        x, bar_w = px(b.start), round(max(px(b.end) - px(b.start), 1.0), 1)
+        kind = " slowest" if b is slowest else " error" if b.error else ""
         tip = (
             f"{b.scenario} turn {b.turn}: {b.seconds:.3f} s, tokens in {fmt(b.tokens_in)} / out {fmt(b.tokens_out)}"
             + (" (slowest turn of the round)" if b is slowest else "")
             + (f"\nerror: {b.error}" if b.error else f"\n{b.output[:200]}")
         )
         parts.append(
-            f'<g class="bar {kind}"><rect x="{x}" y="{y}" width="{bar_w}" height="{row_h - 6}" fill="{colour}">'
+            f'<g class="bar{kind}"><rect x="{x}" y="{y}" width="{bar_w}" height="{row_h - 6}" fill="{colour}">'
             f"<title>{esc(tip)}</title></rect>"
         )
         if bar_w > 26 and b.tokens_out is not None:
