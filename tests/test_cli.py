@@ -80,7 +80,8 @@ def test_tolerated_bad_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     ("extra", "message"),
     [
         (["--resume", "small-20260101-000000-dead"], "small-20260101-000000-dead: neither a run directory"),
-        (["--resume", "small-20260101-000000-dead", "--max-steps", "8"], "give no --profile, --max-steps"),
+        (["--resume", "small-20260101-000000-dead", "--max-steps", "8"], "give no KEY=VALUE settings, --profile"),
+        (["--resume", "small-20260101-000000-dead", "lora.r=4"], "give no KEY=VALUE settings, --profile"),
         (["--max-steps", "0"], "must be a positive integer"),
         (["--eval-every", "-3"], "must be a positive integer"),
         (["--profile", "gpu"], "invalid choice: 'gpu'"),

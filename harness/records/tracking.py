@@ -58,7 +58,8 @@ class Tracker:
             self.run: Any = wandb.init(
                 project=os.environ.get("WANDB_PROJECT", "harness"),
                 entity=os.environ.get("WANDB_ENTITY") or None,
-                id=run_id,
+                # A W&B sweep agent assigns the run's id; the harness' run id stays its name.
+                id=os.environ["WANDB_RUN_ID"] if os.environ.get("WANDB_SWEEP_ID") else run_id,
                 name=run_id,
                 group=group,
                 dir=str(run_dir),
@@ -70,7 +71,7 @@ class Tracker:
             self.run.define_metric(STEP_KEY)
             self.run.define_metric("*", step_metric=STEP_KEY, step_sync=True)
             if self.mode == "offline":
-                _retire_superseded_offline_runs(Path(self.run.dir).parent, run_id)
+                _retire_superseded_offline_runs(Path(self.run.dir).parent, self.run.id)
             self.weave = start_weave(self.mode, f"{self.run.entity}/{self.run.project}", run_id, group)
         except Exception as exc:
             print(f"harness: W&B unavailable ({type(exc).__name__}: {exc}); continuing with the run log only",
@@ -212,6 +213,21 @@ def _retire_superseded_offline_runs(current: Path, run_id: str) -> None:
     for other in current.parent.glob(f"offline-run-*-{run_id}"):
         if other != current and other.is_dir():
             shutil.rmtree(other, ignore_errors=True)
+
+
+def run_sweep(group: str, axes: list[tuple[str, list[str]]], command: list[str]) -> str:
+    """A W&B grid sweep over `axes` whose agent runs `command` (with `${args_no_hyphens}`: KEY=VALUE words) once per
+    grid point, here, until the grid is done; the sweep's id."""
+    project, entity = os.environ.get("WANDB_PROJECT", "harness"), os.environ.get("WANDB_ENTITY") or None
+    config = {
+        "name": group,
+        "method": "grid",
+        "command": command,
+        "parameters": {key: {"values": values} for key, values in axes},
+    }
+    sweep_id = wandb.sweep(config, project=project, entity=entity)
+    wandb.agent(sweep_id, project=project, entity=entity)
+    return sweep_id
 
 
 def guarded_trainer_callback() -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from harness import distributed
 from harness.evaluation.round import Evaluator
 from harness.records.runlog import RunLog
 
@@ -61,6 +62,7 @@ class EvalCallback(TrainerCallback):
         self._maybe_evaluate(state.global_step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        self.stop.requested = distributed.any_rank(self.stop.requested)  # a signal on one rank stops every rank
         if self.stop.requested:
             control.should_save = True
             control.should_training_stop = True

@@ -13,12 +13,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness import distributed
 from harness.data.corpus import Corpus
 from harness.errors import UserError
 from harness.records.runlog import RunLog, read_run
 from harness.spec.experiment import Experiment
 from harness.spec.load import load_experiment
-from harness.spec.profiles import choose_profile, with_overrides
+from harness.spec.profiles import choose_profile, with_overrides, with_settings
+from harness.training.model import check_quantization
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
              "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
@@ -42,11 +44,11 @@ class Plan:
     experiment_file: Path
     profile: str
     reason: str
-    overrides: dict[str, int | None]
+    overrides: dict[str, Any]
     cuda: bool
 
 
-def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> Plan:
+def _plan(path: str | Path, profile: str, overrides: dict[str, Any]) -> Plan:
     import torch
 
     declared = load_experiment(path)
@@ -54,28 +56,70 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> P
     choice = choose_profile(declared, profile, cuda)
     profiled = declared.for_profile(choice.name)
     experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
-    if choice.name == "cpu":
+    experiment = with_settings(experiment, overrides.get("settings") or {})
+    check_quantization(experiment.model, cuda)
+    if choice.name == "cpu" and distributed.is_main():
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
               f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",
               file=sys.stderr, flush=True)  # fmt: skip
     return Plan(experiment, Path(path).resolve(), choice.name, choice.reason, overrides, cuda)
 
 
+# Architectures peft has no LoRA default for, adapted like their nearest relative in peft's table.
+_EXTRA_LORA_DEFAULTS = {"gpt_neox_japanese": ["query_key_value"]}
+
+
+def lora_targets(experiment: Experiment, model: Any) -> list[str]:
+    """The module names LoRA adapts: the experiment's, or peft's default for the model's architecture."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    known = ", ".join(sorted(n for n in names if n and not n.isdigit()))
+    if not experiment.lora.target_modules:
+        model_type = model.config.model_type
+        targets = DEFAULTS.get(model_type) or _EXTRA_LORA_DEFAULTS.get(model_type)
+        if not targets:
+            raise UserError(f"LoraSpec.target_modules: peft has no default for {model_type!r} models; name the "
+                            f"modules to adapt (its modules are {known})")  # fmt: skip
+        return list(targets)
+    missing = [m for m in experiment.lora.target_modules if m not in names]
+    if missing:
+        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {known}")
+    return list(experiment.lora.target_modules)
+
+
 def _lora_config(experiment: Experiment, model: Any) -> Any:
     from peft import LoraConfig
 
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [m for m in experiment.lora.target_modules if m not in names]
-    if missing:
-        known = sorted(n for n in names if n and not n.isdigit())
-        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {', '.join(known)}")
     return LoraConfig(
         r=experiment.lora.r,
         lora_alpha=experiment.lora.alpha,
         lora_dropout=experiment.lora.dropout,
-        target_modules=list(experiment.lora.target_modules),
+        target_modules=lora_targets(experiment, model),
         task_type="CAUSAL_LM",
     )
+
+
+class RankLost(RuntimeError):
+    """Another process of a multi-process run died or stopped answering."""
+
+
+class _RankSilent:
+    """The run log and W&B tracker of a rank other than 0: rank 0 records the run, the others only compute."""
+
+    active = False
+    run_path = None
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+def _join_processes() -> str | None:
+    """Under torchrun / accelerate launch, join the process group (its backend's name); None for one process."""
+    if engine := distributed.unsupported_launch():
+        raise UserError(f"{engine} is not supported yet: evaluation rounds generate on each rank's full model; launch "
+                        "with plain DDP (torchrun, or accelerate launch without FSDP/DeepSpeed)")  # fmt: skip
+    return distributed.init()
 
 
 def run(
@@ -85,20 +129,30 @@ def run(
     max_steps: int | None = None,
     eval_every: int | None = None,
     strict: bool = False,
+    settings: dict[str, str] | None = None,
+    group: str | None = None,
 ) -> tuple[Path, str]:
-    """Run the experiment; return its run directory (run log, adapter, W&B files) and final status."""
+    """Run the experiment (with `KEY=VALUE` settings, in a W&B group: see spec/profiles.py and `harness sweep`);
+    return its run directory (run log, adapter, W&B files) and final status."""
     from harness.data.corpus import load_corpus
 
-    plan = _plan(experiment_path, profile, {"max_steps": max_steps, "eval_every": eval_every})
+    backend = _join_processes()
+    overrides = {"max_steps": max_steps, "eval_every": eval_every, "settings": settings or {}}
+    plan = _plan(experiment_path, profile, overrides)
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        run_id = f"{plan.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        run_dir = runs_dir / run_id
-        run_dir.mkdir()
-        runlog = RunLog(run_dir)
-    except OSError as exc:
-        raise UserError(f"--runs-dir {runs_dir}: cannot write there ({exc.strerror})") from None
+    run_id, problem = None, None
+    if distributed.is_main():  # rank 0 names and creates the one run directory, every other rank takes its name
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            run_id = f"{plan.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+            (runs_dir / run_id).mkdir()
+        except OSError as exc:
+            problem = f"--runs-dir {runs_dir}: cannot write there ({exc.strerror})"
+    run_id, problem = distributed.broadcast((run_id, problem))
+    if problem:
+        raise UserError(problem)
+    run_dir = runs_dir / run_id
+    runlog = RunLog(run_dir) if distributed.is_main() else _RankSilent()
     header = {
         "run_id": run_id,
         "experiment_file": str(plan.experiment_file),
@@ -107,6 +161,9 @@ def run(
         "profile_reason": plan.reason,
         "overrides": plan.overrides,
         "device": "cuda" if plan.cuda else "cpu",
+        "group": group or plan.experiment.name,
+        "world_size": distributed.world_size(),
+        "backend": backend,
         "versions": library_versions(),
         "argv": sys.argv,
         "data": {
@@ -126,6 +183,7 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     """Continue an interrupted or crashed run from its last checkpoint, in the same run directory and W&B run."""
     from harness.data.corpus import load_corpus
 
+    _join_processes()
     try:
         previous = read_run(run_dir)
     except (OSError, ValueError) as exc:
@@ -133,6 +191,11 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     if previous.status == "completed":
         raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
     header = previous.header
+    if (started_on := header.get("world_size", 1)) != distributed.world_size():
+        raise UserError(
+            f"--resume {run_dir}: the run trained on {started_on} process(es); resume it with as many (now "
+            f"{distributed.world_size()}), or its batches and schedule would change"
+        )
     plan = _plan(header["experiment_file"], header["profile"], header["overrides"])
     now = json.loads(json.dumps(plan.experiment.to_config(), ensure_ascii=False))
     if changed := [key for key in now if now[key] != header["experiment"].get(key)]:
@@ -141,11 +204,12 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
             f"({header['experiment_file']} or the rubric code); restore them or start a new run"
         )
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
-    checkpoint = latest_checkpoint(run_dir)
-    runlog = RunLog(run_dir)
+    checkpoint = distributed.broadcast(latest_checkpoint(run_dir))
+    runlog = RunLog(run_dir) if distributed.is_main() else _RankSilent()
     step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
     runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
-    print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
+    if distributed.is_main():
+        print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
     return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint)
 
 
@@ -179,7 +243,11 @@ def fit(
     from harness.training.model import load
 
     experiment, t = plan.experiment, plan.experiment.training
-    tracker = Tracker(run_dir, header["run_id"], experiment.name, header, resume=checkpoint is not None)
+    tracker = (
+        Tracker(run_dir, header["run_id"], header.get("group", experiment.name), header, resume=checkpoint is not None)
+        if distributed.is_main()
+        else _RankSilent()
+    )
     status, adapter = "failed", None
     try:
         if checkpoint is None:
@@ -187,8 +255,13 @@ def fit(
         else:
             tracker.replay(read_run(run_dir), [r.name for r in experiment.rubrics])
         torch.manual_seed(t.seed)
-        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu")
+        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing)
+        if experiment.generation.chat_template and not tokenizer.chat_template:
+            raise UserError("GenerationSpec.chat_template: the model's tokenizer has no chat template; set it False")
         model = get_peft_model(model, _lora_config(experiment, model))
+        trainable, total = model.get_nb_trainable_parameters()
+        runlog.write("model", lora_targets=sorted(model.peft_config["default"].target_modules), parameters=total,
+                     trainable_parameters=trainable)  # fmt: skip
         blocks, dropped = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         runlog.write("data", blocks=len(blocks), block_size=experiment.data.block_size, tail_tokens_dropped=dropped)
         args = TrainingArguments(
@@ -215,10 +288,12 @@ def fit(
             use_cpu=not plan.cuda,
             dataloader_num_workers=0,
             disable_tqdm=True,
+            ddp_timeout=distributed.TIMEOUT_S,
+            ddp_find_unused_parameters=False,  # every LoRA weight takes part in every step
         )
         evaluator = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict)
-        if checkpoint is not None:
-            evaluator.done |= {s for s in read_run(run_dir).eval_steps()}
+        # A resume redoes no completed round, even one before the first checkpoint (step 0's model is the same).
+        evaluator.done |= set(read_run(run_dir).eval_steps())
         with StopRequest() as stop:
             trainer = Trainer(
                 model=model,
@@ -233,14 +308,19 @@ def fit(
             gc.freeze()  # the model, data and libraries live all run: keep the collector from rescanning them
             try:
                 trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            except RuntimeError as exc:
+                if distributed.lost_peer(exc):
+                    raise RankLost(f"rank {distributed.rank()} lost contact with another rank ({exc})") from exc
+                raise
             finally:
                 gc.unfreeze()
         if stop.requested:
             status = "interrupted"
         else:
             adapter = run_dir / "adapter"
-            model.save_pretrained(adapter)
-            tokenizer.save_pretrained(adapter)
+            if distributed.is_main():
+                model.save_pretrained(adapter)
+                tokenizer.save_pretrained(adapter)
             status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"
