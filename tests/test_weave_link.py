@@ -139,6 +139,18 @@ def test_weave_traces_the_debate_chain_and_holds_each_conversation_with_its_scor
     assert summary["output"]["relevance"] == {"mean": 0.25}
 
 
+def test_credentials_are_redacted_from_what_weave_sends(wandb_server, monkeypatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_abcdefghijklmnopqrstuvwxyz")
+    link = start_weave("online", "tester/proj", RUN_ID, "kaggle_debate")
+    assert link is not None
+    row = {"scenario": "shake-up", "topic": "t", "transcript": "Kaggleアンチ：hf_abcdefghijklmnopqrstuvwxyz を貼るな",
+           "scores": {"relevance": 0.5}}  # fmt: skip
+    link.log_round(0, [row], ["relevance"], {"relevance": 0.5})
+    link.finish()
+    sent = json.dumps(wandb_server, ensure_ascii=False)
+    assert "hf_abcdefghijklmnopqrstuvwxyz" not in sent and "Kaggleアンチ：*** を貼るな" in sent
+
+
 def test_weave_is_skipped_silently_offline_and_disabled(monkeypatch, capsys) -> None:
     assert start_weave("offline", "tester/proj", RUN_ID, "kaggle_debate") is None
     monkeypatch.setenv("WANDB_DISABLE_WEAVE", "true")

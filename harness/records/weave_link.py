@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from harness.records.runlog import redact
+
 
 class WeaveLink:
     """A Weave client on the W&B run's project (`entity/project`); Weave links its calls to the active W&B run."""
@@ -24,7 +26,7 @@ class WeaveLink:
         self.run_id = run_id
         self.model = re.sub(r"\W", "_", experiment) or "experiment"
         # weave.init patches LangChain (langchain_core is imported by then): every chain call of a round is traced
-        self.client = weave.init(project_path)
+        self.client = weave.init(project_path, postprocess_inputs=redacted, postprocess_output=redacted)
         self.on = True
 
     def log_round(
@@ -67,6 +69,17 @@ class WeaveLink:
         except Exception as exc:
             _warn(exc)
             self.on = False
+
+
+def redacted(value: Any) -> Any:
+    """`value` with credential values replaced by `***` in every string it holds, as in the run log."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redacted(v) for v in value)
+    return value
 
 
 def start_weave(mode: str, project_path: str, run_id: str, experiment: str) -> WeaveLink | None:
