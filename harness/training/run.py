@@ -23,7 +23,7 @@ from harness.spec.profiles import choose_profile, with_overrides, with_settings
 from harness.training.model import check_quantization
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
-             "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
+             "langchain-huggingface", "wandb", "weave", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
 
 
 def library_versions() -> dict[str, str]:
