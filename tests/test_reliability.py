@@ -72,7 +72,9 @@ def _assert_wandb_holds_each_step_and_row_once(run_dir: Path, run) -> None:
     has each training log and each round once, and whose tables hold each conversation and trace once."""
     import wandb_file
 
-    (wandb_run,) = (run_dir / "wandb").glob("offline-run-*")
+    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1, [sorted(str(f.relative_to(d)) for f in d.rglob("*")) for d in offline]
+    (wandb_run,) = offline
     assert wandb_run.name.endswith(run.id)
     history = wandb_file.history(next(wandb_run.glob("*.wandb")))
     steps_with = lambda key: [r["train/global_step"] for r in history if key in r]  # noqa: E731

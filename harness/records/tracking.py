@@ -167,10 +167,13 @@ class Tracker:
         if self.weave is not None:
             self.weave.finish()
         if self.run is not None:
+            current, run_id = Path(self.run.dir).parent, self.run.id
             try:
                 self.run.finish(exit_code=exit_code)
             except Exception as exc:
                 print(f"harness: W&B finish failed ({exc})", file=sys.stderr)
+            if self.mode == "offline":  # again: a killed session's W&B service can still be writing when we start
+                _retire_superseded_offline_runs(current, run_id)
             self.run = None
 
 
@@ -209,7 +212,8 @@ def _text(value: Any) -> str | None:
 def _retire_superseded_offline_runs(current: Path, run_id: str) -> None:
     """Remove earlier offline runs of this run id in the same W&B directory: a resumed session's offline run holds
     everything they held up to the checkpoint (replayed from the run log), and syncing both would upload the steps
-    after the checkpoint twice."""
+    after the checkpoint twice. Done when the session starts and again when it finishes, because the W&B service of
+    a killed session can lag behind it and write its closing files after the first removal."""
     for other in current.parent.glob(f"offline-run-*-{run_id}"):
         if other != current and other.is_dir():
             shutil.rmtree(other, ignore_errors=True)
