@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -89,7 +90,9 @@ def test_tolerated_bad_lines_are_skipped_and_counted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--resume", "small-20260101-000000-dead"], "give no experiment"),
+        (["--resume", "small-20260101-000000-dead"], "small-20260101-000000-dead: neither a run directory"),
+        (["--resume", "small-20260101-000000-dead", "--max-steps", "8"], "give no KEY=VALUE settings, --profile"),
+        (["--resume", "small-20260101-000000-dead", "lora.r=4"], "give no KEY=VALUE settings, --profile"),
         (["--max-steps", "0"], "must be a positive integer"),
         (["--eval-every", "-3"], "must be a positive integer"),
         (["--profile", "gpu"], "invalid choice: 'gpu'"),
@@ -117,6 +120,19 @@ def test_conflicting_or_invalid_options_are_refused(write_experiment, tmp_path, 
 def test_resume_needs_a_real_run(argv, message, tmp_path, capsys) -> None:
     assert main([*argv, "--runs-dir", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_resume_refuses_an_experiment_other_than_the_runs_own(write_experiment, tmp_path, capsys) -> None:
+    own, other = write_experiment(), write_experiment(name="other")
+    run_dir = tmp_path / "runs" / "small-20260101-000000-beef"
+    run_dir.mkdir(parents=True)
+    header = {"v": 1, "type": "header", "time": 0, "run_id": run_dir.name, "experiment_file": str(own.resolve())}
+    (run_dir / "runlog.jsonl").write_text(json.dumps(header) + "\n", encoding="utf-8")
+    before = sorted(p.name for p in run_dir.iterdir())
+    assert main(["run", str(other), "--resume", run_dir.name, "--runs-dir", str(tmp_path / "runs")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"that run is of {own.resolve()}, not {other}" in line
+    assert sorted(p.name for p in run_dir.iterdir()) == before, "nothing written"
 
 
 def test_an_unwritable_runs_dir_is_a_user_error(write_experiment, tmp_path, capsys) -> None:

@@ -55,7 +55,8 @@ def test_a_killed_run_resumes_with_every_scheduled_eval_exactly_once(write_exper
     else:
         assert read_run(run_dir).status == "incomplete"
 
-    resumed = _start(None, runs, "--resume", run_dir.name)
+    # the natural way to resume: the same command with --resume added (after kill -9); or --resume alone
+    resumed = _start(experiment if sig == signal.SIGKILL else None, runs, "--resume", run_dir.name)
     out = resumed.communicate(timeout=300)[0].decode()
     assert resumed.returncode == 0, out
     run = read_run(run_dir)
@@ -66,8 +67,34 @@ def test_a_killed_run_resumes_with_every_scheduled_eval_exactly_once(write_exper
         (s, name) for s in (0, 4, 8, 12) for name in ("monthly-kaggle", "shake-up")
     )
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
-    wandb_runs = list((run_dir / "wandb").glob("offline-run-*"))
-    assert len(wandb_runs) == 2 and all(p.name.endswith(run.id) for p in wandb_runs), "same W&B run id, resumed"
+    _assert_wandb_holds_each_step_and_row_once(run_dir, run)
+
+
+def _assert_wandb_holds_each_step_and_row_once(run_dir: Path, run) -> None:
+    """What `wandb sync runs/<run>/wandb/offline-run-*` would upload: one offline run under the run's id whose history
+    has each training log and each round once, and whose tables hold each conversation and trace once."""
+    import wandb_file
+
+    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1, [sorted(str(f.relative_to(d)) for f in d.rglob("*")) for d in offline]
+    (wandb_run,) = offline
+    assert wandb_run.name.endswith(run.id)
+    history = wandb_file.history(next(wandb_run.glob("*.wandb")))
+    steps_with = lambda key: [r["train/global_step"] for r in history if key in r]  # noqa: E731
+    assert steps_with("train/loss") == list(range(1, 13)), "each train/global_step once"
+    assert steps_with("rubric/fluency") == steps_with("traces/_type") == [0, 4, 8, 12]
+    assert steps_with("cleaning/_type") == [0]
+    tables = run_dir / "wandb" / wandb_run.name / "files" / "media" / "table"
+    traces = [t for t in run.of("trace") if t["step"] in run.eval_steps()]
+    for key, records in (("conversations", run.conversations()), ("traces", traces)):
+        rows = [row for f in tables.glob(f"{key}_*.table.json") for row in json.loads(f.read_text())["data"]]
+        assert len(rows) == len(records), f"each {key} row once"
+    conversations = [
+        row for f in tables.glob("conversations_*.table.json") for row in json.loads(f.read_text())["data"]
+    ]
+    assert sorted((r[0], r[1]) for r in conversations) == sorted(
+        (c["step"], c["scenario"]) for c in run.conversations()
+    )
 
 
 def test_a_nan_loss_stops_the_run_marked_failed(write_experiment, tmp_path, monkeypatch, capsys) -> None:

@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume",
         metavar="RUN",
         help="continue an interrupted or crashed run (a run directory or run id) from its last checkpoint, in the "
-        "same run log and W&B run; every scheduled evaluation ends up recorded exactly once",
+        "same run log and W&B run; every scheduled evaluation ends up recorded exactly once. The experiment may be "
+        "given too (the command that started the run, with --resume added) but must be the run's own",
     )
     parser.add_argument(
         "--strict",
@@ -64,20 +65,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _run_to_resume(args: argparse.Namespace) -> Path:
+    """The run directory of --resume RUN. Repeating the run's command with --resume added is the natural way to
+    resume, so its own experiment file is accepted; another one, or changed settings, are refused."""
+    from harness.records.runs import open_run, resolve
+
+    if args.profile != "auto" or args.max_steps or args.eval_every or args.settings:
+        raise UserError("--resume continues a run with its recorded settings; give no KEY=VALUE settings, --profile, "
+                        "--max-steps or --eval-every with it")  # fmt: skip
+    run_dir = resolve(args.resume, args.runs_dir)
+    if args.experiment:
+        recorded = open_run(run_dir).header.get("experiment_file")
+        if recorded is None or Path(args.experiment).resolve() != Path(recorded).resolve():
+            raise UserError(f"--resume {args.resume}: that run is of {recorded}, not {args.experiment}; give its own "
+                            "experiment file or none")  # fmt: skip
+    return run_dir
+
+
 def main(args: argparse.Namespace) -> int:
     from harness import distributed
     from harness.evaluation.round import EvalFailed
-    from harness.records.runs import resolve
     from harness.spec.profiles import parse_settings
     from harness.training.callback import Diverged
     from harness.training.run import RankLost, resume, run
 
     try:
         if args.resume:
-            if args.experiment or args.profile != "auto" or args.max_steps or args.eval_every or args.settings:
-                raise UserError("--resume continues a run with its recorded settings; give no experiment, "
-                                "--profile, --max-steps or --eval-every with it")  # fmt: skip
-            run_dir, status = resume(resolve(args.resume, args.runs_dir), strict=args.strict)
+            run_dir, status = resume(_run_to_resume(args), strict=args.strict)
         elif not args.experiment:
             raise UserError("give an experiment file (or --resume RUN)")
         else:

@@ -22,6 +22,7 @@ from harness.compare.html import (
     page,
     table,
 )
+from harness.compare.timeline import timeline_section
 from harness.errors import UserError
 from harness.evaluation import quality
 from harness.evaluation.quality import (
@@ -331,6 +332,7 @@ def render(
 ) -> str:
     """The whole report as one HTML string: no scripts, styles inline, nothing fetched."""
     turns = [turning(r, tolerance) for r in runs]
+    picked = _pick_steps(runs, steps)
     sections = [
         str(legend([r.id for r in runs])),
         _runs_section(runs),
@@ -339,7 +341,8 @@ def render(
         _curves_section(runs, turns),
         _turning_section(runs, turns, tolerance),
         _watch_section(runs),
-        _transcripts_section(runs, _pick_scenarios(runs, scenarios), _pick_steps(runs, steps)),
+        _transcripts_section(runs, _pick_scenarios(runs, scenarios), picked),
+        timeline_section(runs, picked),
         _config_section(runs),
     ]
     return page("Run comparison: " + " vs ".join(r.id for r in runs), sections, len(runs))

@@ -165,7 +165,7 @@ class Evaluator:
         self.runlog.write(
             "eval", step=step, seconds=round(seconds, 3), generation_s=round(generation_s, 3), means=means
         )
-        self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], means)
+        self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], means, trace)
         self.done.add(step)
         return means
 

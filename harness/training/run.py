@@ -25,7 +25,7 @@ from harness.spec.profiles import choose_profile, with_overrides, with_settings
 from harness.training.model import check_quantization, preflight
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
-             "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
+             "langchain-huggingface", "wandb", "weave", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
 
 
 def library_versions() -> dict[str, str]:
@@ -263,7 +263,7 @@ def fit(
         if checkpoint is None:
             tracker.log_cleaning([s.to_dict() for s in corpus.stats])
         else:
-            tracker.preload(read_run(run_dir).conversations(), [r.name for r in experiment.rubrics])
+            tracker.replay(read_run(run_dir), [r.name for r in experiment.rubrics])
         torch.manual_seed(t.seed)
         model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing, t.fsdp)
         if experiment.generation.chat_template and not tokenizer.chat_template:
