@@ -11,7 +11,7 @@ from typing import Any
 
 import wandb
 
-from harness.records.runlog import redact
+from harness.records.runlog import redact_value
 
 TABLE_KEY = "conversations"
 _warned: set[str] = set()
@@ -52,7 +52,7 @@ class Tracker:
                 name=run_id,
                 group=group,
                 dir=str(run_dir),
-                config=json.loads(redact(json.dumps(config, ensure_ascii=False))),
+                config=redact_value(dict(config)),
                 mode=self.mode,  # type: ignore[arg-type]
                 resume="allow" if resume else None,
                 settings=wandb.Settings(x_disable_stats=True, console="off", silent=True),
@@ -77,7 +77,7 @@ class Tracker:
         if self.run is None:
             return
         try:
-            self.run.log(data)
+            self.run.log(_redacted(data))
         except Exception as exc:  # W&B trouble must not stop training; the run log has everything
             _warn_once("log", exc)
 
@@ -125,6 +125,16 @@ class Tracker:
             except Exception as exc:
                 print(f"harness: W&B finish failed ({exc})", file=sys.stderr)
             self.run = None
+
+
+def _redacted(data: dict[str, Any]) -> dict[str, Any]:
+    """What goes to W&B with every credential value replaced, keys, texts and tables included: every sink is fenced."""
+    redacted = redact_value({k: v for k, v in data.items() if not isinstance(v, wandb.Table)})
+    for key, value in data.items():
+        if isinstance(value, wandb.Table):
+            redacted[redact_value(key)] = wandb.Table(columns=redact_value(list(value.columns)),
+                                                      data=redact_value([list(row) for row in value.data]))  # fmt: skip
+    return redacted
 
 
 def guarded_trainer_callback() -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.data.corpus import Corpus
 from harness.errors import UserError
-from harness.records.runlog import RunLog, read_run
+from harness.records.runlog import RunLog, read_run, redact_value
 from harness.spec.experiment import Experiment
 from harness.spec.load import load_experiment
 from harness.spec.profiles import choose_profile, with_overrides
@@ -126,33 +126,56 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     """Continue an interrupted or crashed run from its last checkpoint, in the same run directory and W&B run."""
     from harness.data.corpus import load_corpus
 
+    runlog = RunLog(run_dir)  # first: the lock makes this process the run's one writer, and a torn tail is cut
     try:
-        previous = read_run(run_dir)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"--resume {run_dir}: not a readable run ({exc})") from None
-    if previous.status == "completed":
-        raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
-    header = previous.header
-    plan = _plan(header["experiment_file"], header["profile"], header["overrides"])
-    now = json.loads(json.dumps(plan.experiment.to_config(), ensure_ascii=False))
-    if changed := [key for key in now if now[key] != header["experiment"].get(key)]:
-        raise UserError(
-            f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
-            f"({header['experiment_file']} or the rubric code); restore them or start a new run"
-        )
-    corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
+        if runlog.recovered:
+            print(f"harness: {runlog.recovered}", file=sys.stderr, flush=True)
+        try:
+            previous = read_run(run_dir)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"--resume {run_dir}: not a readable run ({exc})") from None
+        if previous.status == "completed":
+            raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
+        header = previous.header
+        plan = _plan(header["experiment_file"], header["profile"], header["overrides"])
+        # The header holds the config as written, credentials replaced: compare like with like.
+        now = redact_value(json.loads(json.dumps(plan.experiment.to_config(), ensure_ascii=False)))
+        if changed := [key for key in now if now[key] != header["experiment"].get(key)]:
+            raise UserError(
+                f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
+                f"({header['experiment_file']} or the rubric code); restore them or start a new run"
+            )
+        corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
+    except BaseException:
+        runlog.close()
+        raise
     checkpoint = latest_checkpoint(run_dir)
-    runlog = RunLog(run_dir)
-    step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
+    step = checkpoint_step(checkpoint)
     runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
     print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
     return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint)
+
+
+def checkpoint_step(checkpoint: Path | None) -> int:
+    """The optimizer step a Trainer checkpoint was saved at (0 for none)."""
+    return int(checkpoint.name.split("-")[1]) if checkpoint else 0
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete Trainer checkpoint (one whose trainer_state.json was written)."""
     done = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def _finish_from(checkpoint: Path, model: Any, evaluator: Any, max_steps: int) -> None:
+    """A checkpoint at max_steps has nothing left to train (the Trainer would train one step past it when the
+    checkpoint falls mid-epoch): load its adapter and hold the final round if it is not recorded yet."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(checkpoint / "adapter_model.safetensors"))
+    if max_steps not in evaluator.done:
+        evaluator.round(max_steps)
 
 
 def fit(
@@ -232,7 +255,10 @@ def fit(
                 trainer.add_callback(guarded_trainer_callback())
             gc.freeze()  # the model, data and libraries live all run: keep the collector from rescanning them
             try:
-                trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+                if checkpoint_step(checkpoint) >= t.max_steps:
+                    _finish_from(checkpoint, model, evaluator, t.max_steps)
+                else:
+                    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
             finally:
                 gc.unfreeze()
         if stop.requested:
