@@ -5,10 +5,10 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.evaluation.debate import build_chain, generation_threads, hold_debates
+from harness.evaluation.debate import RoundStopped, build_chain, generation_threads, hold_debates
 from harness.records.runlog import RunLog
 from harness.records.tracking import Tracker
 from harness.spec.experiment import Experiment
@@ -44,6 +44,9 @@ def score(conversations: Sequence[Conversation], rubrics: Sequence[Rubric]) -> l
     return [(v, e, "; ".join(errs)) for v, e, errs in zip(values, evidence, errors, strict=True)]
 
 
+__all__ = ["EvalFailed", "Evaluator", "RoundStopped", "score"]
+
+
 class EvalFailed(RuntimeError):
     """An evaluation round failed under --strict."""
 
@@ -62,7 +65,9 @@ class Evaluator:
         self.chain = build_chain(model, tokenizer, experiment.generation)
         self.done: set[int] = set()
 
-    def round(self, step: int) -> dict[str, float]:
+    def round(self, step: int, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+        """Hold, score and record one round at `step`; a stop request between turns raises RoundStopped and the
+        round, left without its `eval` record, does not count."""
         import torch
 
         started = time.perf_counter()
@@ -73,7 +78,10 @@ class Evaluator:
             # Sampling is seeded per step without disturbing the training RNG streams.
             with torch.no_grad(), torch.random.fork_rng(devices=devices), generation_threads(self.model):
                 torch.manual_seed(self.experiment.generation.seed + step)
-                conversations, trace = hold_debates(self.chain, self.experiment.scenarios)
+                conversations, trace = hold_debates(self.chain, self.experiment.scenarios, should_stop)
+        except RoundStopped as exc:
+            print(f"harness: eval step {step} abandoned ({exc}); a resume holds it again", file=sys.stderr, flush=True)
+            raise
         except Exception as exc:
             if self.strict:
                 raise EvalFailed(f"evaluation at step {step} failed: {type(exc).__name__}: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -9,7 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from harness.evaluation.round import Evaluator
+from harness.evaluation.round import Evaluator, RoundStopped
 from harness.records.runlog import RunLog
 
 
@@ -55,22 +56,25 @@ class EvalCallback(TrainerCallback):
             return
         if not final and step % self.eval_every != 0:
             return
-        self.evaluator.round(step)
+        self.evaluator.round(step, should_stop=lambda: self.stop.requested)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # A stop inside this round raises RoundStopped out of train(): no step may be trained before the round.
         self._maybe_evaluate(state.global_step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if not self.stop.requested:
+            with contextlib.suppress(RoundStopped):  # the checkpoint saved below lets a resume hold this round
+                self._maybe_evaluate(state.global_step)
         if self.stop.requested:
             control.should_save = True
             control.should_training_stop = True
-            return control
-        self._maybe_evaluate(state.global_step)
         return control
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not self.stop.requested:
-            self._maybe_evaluate(state.global_step, final=True)
+            with contextlib.suppress(RoundStopped):  # the final checkpoint is saved: a resume holds this round
+                self._maybe_evaluate(state.global_step, final=True)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if not logs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import platform
@@ -19,6 +20,7 @@ from harness.records.runlog import RunLog, read_run, redact_value
 from harness.spec.experiment import Experiment
 from harness.spec.load import load_experiment
 from harness.spec.profiles import choose_profile, with_overrides
+from harness.training.model import check_context
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
              "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
@@ -54,6 +56,7 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> P
     choice = choose_profile(declared, profile, cuda)
     profiled = declared.for_profile(choice.name)
     experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
+    check_context(experiment)
     if choice.name == "cpu":
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
               f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",
@@ -88,72 +91,96 @@ def run(
 ) -> tuple[Path, str]:
     """Run the experiment; return its run directory (run log, adapter, W&B files) and final status."""
     from harness.data.corpus import load_corpus
+    from harness.training.callback import StopRequest
 
     plan = _plan(experiment_path, profile, {"max_steps": max_steps, "eval_every": eval_every})
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
+    config = _config(plan)  # before the run directory exists: a failure here must not leave an empty one
+    with StopRequest() as stop:  # from the run directory's creation on, a signal ends the run with its `end` record
+        run_dir, runlog = _new_run_dir(runs_dir, plan.experiment.name)
+        header = {
+            "run_id": run_dir.name,
+            "experiment_file": str(plan.experiment_file),
+            "experiment": config,
+            "profile": plan.profile,
+            "profile_reason": plan.reason,
+            "overrides": plan.overrides,
+            "device": "cuda" if plan.cuda else "cpu",
+            "versions": library_versions(),
+            "argv": sys.argv,
+            "data": {
+                "path": str(corpus.path),
+                "documents": corpus.raw_count,
+                "bad_lines_skipped": len(corpus.bad_lines),
+                "bad_lines": [{"line": i, "problem": p} for i, p in corpus.bad_lines[:100]],
+                "after_cleaning": len(corpus.texts),
+            },
+        }
+        runlog.write("header", **header)
+        runlog.write("cleaning", rules=[s.to_dict() for s in corpus.stats])
+        return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, stop=stop)
+
+
+def _config(plan: Plan) -> dict[str, Any]:
+    """The experiment's config for the header; hashing the rubrics' code and data can fail on user-defined ones."""
+    try:
+        return plan.experiment.to_config()
+    except (OSError, TypeError) as exc:
+        raise UserError(f"{plan.experiment_file}: cannot version the rubrics (their source file and data must be "
+                        f"readable): {type(exc).__name__}: {exc}") from None  # fmt: skip
+
+
+def _new_run_dir(runs_dir: Path, name: str, tries: int = 20) -> tuple[Path, RunLog]:
+    """A new run directory under a fresh id (another on a clash with an existing one) and its open run log."""
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
-        run_id = f"{plan.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        run_dir = runs_dir / run_id
-        run_dir.mkdir()
-        runlog = RunLog(run_dir)
+        for _ in range(tries):
+            run_dir = runs_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+            try:
+                run_dir.mkdir()
+            except FileExistsError:
+                continue
+            return run_dir, RunLog(run_dir)
     except OSError as exc:
         raise UserError(f"--runs-dir {runs_dir}: cannot write there ({exc.strerror})") from None
-    header = {
-        "run_id": run_id,
-        "experiment_file": str(plan.experiment_file),
-        "experiment": plan.experiment.to_config(),
-        "profile": plan.profile,
-        "profile_reason": plan.reason,
-        "overrides": plan.overrides,
-        "device": "cuda" if plan.cuda else "cpu",
-        "versions": library_versions(),
-        "argv": sys.argv,
-        "data": {
-            "path": str(corpus.path),
-            "documents": corpus.raw_count,
-            "bad_lines_skipped": len(corpus.bad_lines),
-            "bad_lines": [{"line": i, "problem": p} for i, p in corpus.bad_lines[:100]],
-            "after_cleaning": len(corpus.texts),
-        },
-    }
-    runlog.write("header", **header)
-    runlog.write("cleaning", rules=[s.to_dict() for s in corpus.stats])
-    return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict)
+    raise UserError(f"--runs-dir {runs_dir}: {tries} new run ids in a row were taken (the last: {run_dir.name}); "
+                    "another process is creating runs with this name at the same time, try again")  # fmt: skip
 
 
 def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     """Continue an interrupted or crashed run from its last checkpoint, in the same run directory and W&B run."""
     from harness.data.corpus import load_corpus
+    from harness.training.callback import StopRequest
 
-    runlog = RunLog(run_dir)  # first: the lock makes this process the run's one writer, and a torn tail is cut
-    try:
-        if runlog.recovered:
-            print(f"harness: {runlog.recovered}", file=sys.stderr, flush=True)
+    with StopRequest() as stop:  # a signal from here on ends the session with an `end` record
+        runlog = RunLog(run_dir)  # first: the lock makes this process the run's one writer, and a torn tail is cut
         try:
-            previous = read_run(run_dir)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"--resume {run_dir}: not a readable run ({exc})") from None
-        if previous.status == "completed":
-            raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
-        header = previous.header
-        plan = _plan(header["experiment_file"], header["profile"], header["overrides"])
-        # The header holds the config as written, credentials replaced: compare like with like.
-        now = redact_value(json.loads(json.dumps(plan.experiment.to_config(), ensure_ascii=False)))
-        if changed := [key for key in now if now[key] != header["experiment"].get(key)]:
-            raise UserError(
-                f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
-                f"({header['experiment_file']} or the rubric code); restore them or start a new run"
-            )
-        corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
-    except BaseException:
-        runlog.close()
-        raise
-    checkpoint = latest_checkpoint(run_dir)
-    step = checkpoint_step(checkpoint)
-    runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
-    print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
-    return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint)
+            if runlog.recovered:
+                print(f"harness: {runlog.recovered}", file=sys.stderr, flush=True)
+            try:
+                previous = read_run(run_dir)
+            except (OSError, ValueError) as exc:
+                raise UserError(f"--resume {run_dir}: not a readable run ({exc})") from None
+            if previous.status == "completed":
+                raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
+            header = previous.header
+            plan = _plan(header["experiment_file"], header["profile"], header["overrides"])
+            # The header holds the config as written, credentials replaced: compare like with like.
+            now = redact_value(json.loads(json.dumps(_config(plan), ensure_ascii=False)))
+            if changed := [key for key in now if now[key] != header["experiment"].get(key)]:
+                raise UserError(
+                    f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
+                    f"({header['experiment_file']} or the rubric code); restore them or start a new run"
+                )
+            corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
+        except BaseException:
+            runlog.close()
+            raise
+        checkpoint = latest_checkpoint(run_dir)
+        step = checkpoint_step(checkpoint)
+        runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
+        print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
+        return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint, stop=stop)
 
 
 def checkpoint_step(checkpoint: Path | None) -> int:
@@ -167,7 +194,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
-def _finish_from(checkpoint: Path, model: Any, evaluator: Any, max_steps: int) -> None:
+def _finish_from(checkpoint: Path, model: Any, evaluator: Any, max_steps: int, stop: Any) -> None:
     """A checkpoint at max_steps has nothing left to train (the Trainer would train one step past it when the
     checkpoint falls mid-epoch): load its adapter and hold the final round if it is not recorded yet."""
     from peft import set_peft_model_state_dict
@@ -175,7 +202,16 @@ def _finish_from(checkpoint: Path, model: Any, evaluator: Any, max_steps: int) -
 
     set_peft_model_state_dict(model, load_file(checkpoint / "adapter_model.safetensors"))
     if max_steps not in evaluator.done:
-        evaluator.round(max_steps)
+        evaluator.round(max_steps, should_stop=lambda: stop.requested)
+
+
+def _every_round_failed(run_dir: Path) -> str | None:
+    """The first error when no evaluation round of the run produced a score (a run that measured nothing did not
+    complete), else None."""
+    rounds = read_run(run_dir).of("eval")
+    if rounds and all(r.get("error") or not r.get("means") for r in rounds):
+        return next((str(r["error"]) for r in rounds if r.get("error")), "no rubric scored any conversation")
+    return None
 
 
 def fit(
@@ -186,9 +222,12 @@ def fit(
     header: dict[str, Any],
     strict: bool,
     checkpoint: Path | None = None,
+    stop: Any = None,
 ) -> str:
     """Train and evaluate on schedule (the run proper): everything from here on is recorded, and the run log always
-    gets its `end` record. `run`, `resume` and the gate all train through here."""
+    gets its `end` record. `run`, `resume` and the gate all train through here; `stop` is the caller's StopRequest
+    when signals were already being caught (a stop before training leaves nothing to train or save)."""
+
     import torch
     from datasets import Dataset
     from peft import get_peft_model
@@ -196,7 +235,7 @@ def fit(
     from transformers.integrations import WandbCallback
 
     from harness.data.corpus import pack_blocks
-    from harness.evaluation.round import Evaluator
+    from harness.evaluation.round import Evaluator, RoundStopped
     from harness.records.tracking import Tracker, guarded_trainer_callback
     from harness.training.callback import EvalCallback, StopRequest
     from harness.training.model import load
@@ -242,7 +281,7 @@ def fit(
         evaluator = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict)
         if checkpoint is not None:
             evaluator.done |= {s for s in read_run(run_dir).eval_steps()}
-        with StopRequest() as stop:
+        with contextlib.nullcontext(stop) if stop is not None else StopRequest() as stop:
             trainer = Trainer(
                 model=model,
                 args=args,
@@ -256,9 +295,11 @@ def fit(
             gc.freeze()  # the model, data and libraries live all run: keep the collector from rescanning them
             try:
                 if checkpoint_step(checkpoint) >= t.max_steps:
-                    _finish_from(checkpoint, model, evaluator, t.max_steps)
-                else:
+                    _finish_from(checkpoint, model, evaluator, t.max_steps, stop)
+                elif not stop.requested:  # (a signal during W&B init or model load: nothing to train or save)
                     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            except RoundStopped:  # a stop inside a round before this session trained a step: the last checkpoint holds
+                pass
             finally:
                 gc.unfreeze()
         if stop.requested:
@@ -267,13 +308,20 @@ def fit(
             adapter = run_dir / "adapter"
             model.save_pretrained(adapter)
             tokenizer.save_pretrained(adapter)
-            status = "completed"
+            status = "completed" if (failure := _every_round_failed(run_dir)) is None else "failed"
+            if failure:
+                print(f"harness: every evaluation round failed ({failure}); the run is marked failed",
+                      file=sys.stderr, flush=True)  # fmt: skip
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
+        try:
+            last = str(latest_checkpoint(run_dir) or "") or None
+        except OSError:  # an unreadable run directory must not cost the run its `end` record
+            last = None
         runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
-                     checkpoint=str(latest_checkpoint(run_dir) or "") or None)  # fmt: skip
+                     checkpoint=last)  # fmt: skip
         runlog.close()
         tracker.finish(exit_code=0 if status == "completed" else 1)
     return status
