@@ -168,7 +168,16 @@ def test_a_torn_tail_inside_a_multibyte_character_is_cut_kept_and_the_run_resume
     assert run.status == "completed" and run.eval_steps() == [0, 2]
 
 
-def test_a_complete_line_that_is_not_a_record_is_named_not_dropped(tmp_path, capsys) -> None:
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("[1, 2, 3]", "not a run-log record (a JSON object"),
+        ('{"v": 1, "type": "eval"}', "'eval' record without step"),
+        ('{"v": 1, "type": "metrics", "step": "3"}', "step is not an integer"),
+        ("{broken", "not a run-log record (not JSON)"),
+    ],
+)
+def test_a_line_that_is_not_a_record_is_named_and_other_runs_still_list(tmp_path, capsys, line, message) -> None:
     good, bad = tmp_path / "runs" / "good", tmp_path / "runs" / "bad"
     for run_dir in (good, bad):
         run_dir.mkdir(parents=True)
@@ -176,13 +185,12 @@ def test_a_complete_line_that_is_not_a_record_is_named_not_dropped(tmp_path, cap
         log.write("header", run_id=run_dir.name, time=1.0)
         log.close()
     with (bad / LOG_NAME).open("a", encoding="utf-8") as f:
-        f.write("[1, 2, 3]\n")
+        f.write(line + "\n")  # a complete line: not a torn tail
     assert main(["runs", str(tmp_path / "runs")]) == 0
     captured = capsys.readouterr()
-    assert "good" in captured.out and f"{bad / LOG_NAME}:2: not a run-log record" in captured.err
-    (bad / LOG_NAME).write_text((bad / LOG_NAME).read_text().replace("[1, 2, 3]", "{broken"), encoding="utf-8")
-    assert main(["compare", str(bad), str(good), "--runs-dir", str(tmp_path / "runs")]) == 2
-    assert f"{bad / LOG_NAME}:2: not a run-log record (not JSON)" in capsys.readouterr().err
+    assert "good" in captured.out and f"{bad / LOG_NAME}:2: " in captured.err and message in captured.err
+    assert main(["compare", str(bad), str(good)]) == 2
+    assert message in capsys.readouterr().err
 
 
 # 3. One writer per run directory ----------------------------------------------------------------------------------
@@ -311,11 +319,12 @@ def test_invalid_utf8_is_a_bad_line_at_its_file_offset_from_a_file_or_stdin(tmp_
     assert [json.loads(line)["id"] for line in done.stdout.decode().splitlines()] == ["a", "c"]
 
 
-def test_nan_is_not_an_id_and_never_written(tmp_path) -> None:
+@pytest.mark.parametrize("id_, message", [("NaN", "NaN is not a JSON value"), ("1e400", "1e400 is too large")])
+def test_nan_is_not_an_id_and_never_written(tmp_path, id_, message) -> None:
     src = tmp_path / "in.jsonl"
-    src.write_text('{"id": NaN, "text": "Kaggleの経験は実務で役に立つ"}\n', encoding="utf-8")
+    src.write_text(f'{{"id": {id_}, "text": "Kaggleの経験は実務で役に立つ"}}\n', encoding="utf-8")
     code, err = _score(str(src))
-    assert code == 2 and "NaN is not a JSON value" in err, err
+    assert code == 2 and message in err, err
 
 
 # 7. User code that exits ------------------------------------------------------------------------------------------

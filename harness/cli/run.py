@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from harness.evaluation.round import EvalFailed
+    from harness.records.runlog import redact
     from harness.records.runs import resolve
     from harness.training.callback import Diverged
     from harness.training.run import resume, run
@@ -69,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
             run_dir, status = run(args.experiment, args.profile, Path(args.runs_dir), args.max_steps,
                                   args.eval_every, strict=args.strict)  # fmt: skip
     except (Diverged, EvalFailed) as exc:
-        print(f"harness: run failed: {exc}", file=sys.stderr)
+        print(redact(f"harness: run failed: {exc}"), file=sys.stderr)
         return EXIT_CODES["failed"]
     print(f"harness: run {status}: {run_dir}" + (f" (continue with --resume {run_dir})" if status != "completed"
                                                   else ""))  # fmt: skip

@@ -22,7 +22,7 @@ _SHAPE = 'expected {"id": ..., "text": "..."} or {"id": ..., "turns": [{"speaker
 def parse_line(line: str) -> tuple[Any, Conversation]:
     """One input line as (id, conversation); ValueError says what is wrong with it."""
     try:
-        row = json.loads(line, parse_constant=_not_json)
+        row = json.loads(line, parse_constant=_not_json, parse_float=_finite)
     except json.JSONDecodeError as e:
         raise ValueError(f"not valid JSON ({e.msg}); {_SHAPE}") from None
     if not isinstance(row, dict) or "id" not in row:
@@ -46,6 +46,14 @@ def parse_line(line: str) -> tuple[Any, Conversation]:
 
 def _not_json(constant: str) -> None:
     raise ValueError(f"not valid JSON ({constant} is not a JSON value); {_SHAPE}")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float; one too large for a float (1e400) would be written back as Infinity, not JSON."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text} is too large to read back as JSON")
+    return value
 
 
 def _bounded(text: str, field: str) -> str:

@@ -77,6 +77,11 @@ class RunLog:
             self._lock.release()
 
 
+# What readers rely on in each record type; a record without it is damage, named with its line.
+_REQUIRED = {"header": ("run_id",), "metrics": ("step",), "conversation": ("step", "scenario"), "trace": ("step",),
+             "eval": ("step",), "end": ("status",), "resume": ("from_step",)}  # fmt: skip
+
+
 def _torn_tail(data: bytes) -> int:
     """Bytes after the last line break: what a process killed mid-write leaves (0 for a log that ends cleanly)."""
     return len(data) - (data.rfind(b"\n") + 1)
@@ -125,8 +130,10 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
             raise ValueError(f"{path}:{i}: not a run-log record (a JSON object with a 'type')")
         if record.get("v") != VERSION:
             raise ValueError(f"{path}:{i}: run-log version {record.get('v')!r}, this harness reads {VERSION}")
-        if not isinstance(record.get("step", 0), int):
-            raise ValueError(f"{path}:{i}: not a run-log record ('step' is not an integer)")
+        if missing := [k for k in _REQUIRED.get(record["type"], ()) if k not in record]:
+            raise ValueError(f"{path}:{i}: a {record['type']!r} record without {', '.join(missing)}")
+        if not isinstance(record.get("step", 0), int) or not isinstance(record.get("from_step", 0), int):
+            raise ValueError(f"{path}:{i}: not a run-log record (its step is not an integer)")
         yield record
 
 

@@ -130,10 +130,10 @@ class Tracker:
 def _redacted(data: dict[str, Any]) -> dict[str, Any]:
     """What goes to W&B with every credential value replaced, keys, texts and tables included: every sink is fenced."""
     redacted = redact_value({k: v for k, v in data.items() if not isinstance(v, wandb.Table)})
-    for key, value in data.items():
-        if isinstance(value, wandb.Table):
-            redacted[redact_value(key)] = wandb.Table(columns=redact_value(list(value.columns)),
-                                                      data=redact_value([list(row) for row in value.data]))  # fmt: skip
+    for key, table in data.items():
+        if isinstance(table, wandb.Table):  # in place: the table keeps its column types and log mode
+            table.data = redact_value([list(row) for row in table.data])
+            redacted[redact_value(key)] = table
     return redacted
 
 

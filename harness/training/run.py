@@ -227,7 +227,6 @@ def fit(
     """Train and evaluate on schedule (the run proper): everything from here on is recorded, and the run log always
     gets its `end` record. `run`, `resume` and the gate all train through here; `stop` is the caller's StopRequest
     when signals were already being caught (a stop before training leaves nothing to train or save)."""
-
     import torch
     from datasets import Dataset
     from peft import get_peft_model
@@ -320,8 +319,10 @@ def fit(
             last = str(latest_checkpoint(run_dir) or "") or None
         except OSError:  # an unreadable run directory must not cost the run its `end` record
             last = None
-        runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
-                     checkpoint=last)  # fmt: skip
-        runlog.close()
-        tracker.finish(exit_code=0 if status == "completed" else 1)
+        try:  # a full disk may refuse even this record: the lock and the W&B run are released all the same
+            runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
+                         checkpoint=last)  # fmt: skip
+        finally:
+            tracker.finish(exit_code=0 if status == "completed" else 1)
+            runlog.close()
     return status
