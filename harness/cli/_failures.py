@@ -11,7 +11,7 @@ import traceback
 
 # Libraries that write checkpoints report the OS error in their own exception types.
 _LIBRARY_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # safetensors (Rust std::io::Error)
-_TORCH_WRITE_FAILED = ("PytorchStreamWriter failed writing file", "file write failed")
+_TORCH_WRITE_FAILED = ("PytorchStreamWriter failed writing file", "file write failed", "unexpected pos")
 
 
 def os_failure(exc: BaseException) -> OSError | None:

@@ -304,9 +304,9 @@ def fit(
         if stop.requested:
             status = "interrupted"
         else:
-            adapter = run_dir / "adapter"
-            model.save_pretrained(adapter)
-            tokenizer.save_pretrained(adapter)
+            model.save_pretrained(run_dir / "adapter")
+            tokenizer.save_pretrained(run_dir / "adapter")
+            adapter = run_dir / "adapter"  # only once saved: a full disk must not leave a path to a broken adapter
             status = "completed" if (failure := _every_round_failed(run_dir)) is None else "failed"
             if failure:
                 print(f"harness: every evaluation round failed ({failure}); the run is marked failed",
