@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.evaluation.debate import RoundStopped, build_chain, generation_threads, hold_debates
-from harness.records.runlog import RunLog
+from harness.records.runlog import RunLog, redact
 from harness.records.tracking import Tracker
 from harness.spec.experiment import Experiment
 from rubrics import Rubric
@@ -138,6 +138,6 @@ class Evaluator:
         self.runlog.write("eval", step=step, seconds=round(seconds, 3), generation_s=None, means={}, error=error)
         self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], {})
         self.done.add(step)
-        print(f"harness: eval step {step} failed ({error}); training continues (--strict makes this fatal)",
+        print(redact(f"harness: eval step {step} failed ({error}); training continues (--strict makes this fatal)"),
               file=sys.stderr, flush=True)  # fmt: skip
         return {}

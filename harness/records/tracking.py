@@ -11,7 +11,7 @@ from typing import Any
 
 import wandb
 
-from harness.records.runlog import redact_value
+from harness.records.runlog import redact, redact_value
 
 TABLE_KEY = "conversations"
 _warned: set[str] = set()
@@ -20,8 +20,8 @@ _warned: set[str] = set()
 def _warn_once(what: str, exc: BaseException) -> None:
     """One line per process for W&B trouble: training goes on and the run log keeps everything."""
     if "W&B" not in _warned:
-        print(f"harness: W&B failed in {what} ({type(exc).__name__}: {exc}); training continues, the run log has "
-              "everything", file=sys.stderr, flush=True)  # fmt: skip
+        print(redact(f"harness: W&B failed in {what} ({type(exc).__name__}: {exc}); training continues, the run log "
+                     "has everything"), file=sys.stderr, flush=True)  # fmt: skip
     _warned.add("W&B")
 
 
@@ -60,7 +60,7 @@ class Tracker:
             self.run.define_metric(STEP_KEY)
             self.run.define_metric("*", step_metric=STEP_KEY, step_sync=True)
         except Exception as exc:
-            print(f"harness: W&B unavailable ({type(exc).__name__}: {exc}); continuing with the run log only",
+            print(redact(f"harness: W&B unavailable ({type(exc).__name__}: {exc}); continuing with the run log only"),
                   file=sys.stderr)  # fmt: skip
             self.run = None
 
@@ -123,7 +123,7 @@ class Tracker:
             try:
                 self.run.finish(exit_code=exit_code)
             except Exception as exc:
-                print(f"harness: W&B finish failed ({exc})", file=sys.stderr)
+                print(redact(f"harness: W&B finish failed ({exc})"), file=sys.stderr)
             self.run = None
 
 
