@@ -81,6 +81,15 @@ class Analysis(NamedTuple):
 
     surfaces: tuple[str, ...]
     keys: tuple[str, ...]  # MeCab's "pos1,pos2,cType,cForm,lemma" of each morpheme, "?surface" when unknown
+    # MeCab's costs on its best path, as it printed them: "word connection" per morpheme, then the connection cost
+    # into the end of the text, space-separated (read by `costs`; fluency reads many texts' at once).
+    cost_text: str = "0"
+
+    @property
+    def costs(self) -> tuple[list[int], list[int], int]:
+        """Each morpheme's word cost, its connection cost from the one before, and the cost of ending the text."""
+        values = list(map(int, self.cost_text.split()))
+        return values[0:-1:2], values[1:-1:2], values[-1]
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -107,7 +116,8 @@ def analyse(text: str) -> Analysis:
         parts = _tagger().parse(text).split("\n")
     except UnicodeEncodeError:  # lone surrogates from a broken decode: MeCab reads them as U+FFFD
         parts = _tagger().parse(text.encode("utf-8", "replace").decode("utf-8")).split("\n")
-    keys = tuple(map(KEY.__getitem__, parts[1::2]))
+    n = len(parts) // 3
+    keys = tuple(map(KEY.__getitem__, parts[1 : 3 * n : 3]))
     if keys and keys[-1][-1].isspace():  # a final blank's lemma: the shipped models saw fugashi strip it off the end
         keys = (*keys[:-1], keys[-1].rstrip())
-    return Analysis(tuple(parts[0 : 2 * len(keys) : 2]), keys)
+    return Analysis(tuple(parts[0 : 3 * n : 3]), keys, " ".join(parts[2 : 3 * n : 3] + parts[-1:]))

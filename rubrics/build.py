@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import itertools
 import json
 import math
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +139,56 @@ def truncate(text: str, rng: random.Random) -> str:
     return "".join(a.surfaces[:cut]).rstrip("、,")
 
 
+def cut_mid_word(text: str, rng: random.Random) -> str:
+    """Cut inside a word, as a generation that ran out of tokens does: `Kaggle To`, `特徴量エンジニアリン`."""
+    words = fluency.analyse(text).surfaces
+    long = [i for i, w in enumerate(words) if len(w) >= 2 and i >= len(words) // 4 and not w.isdigit()]
+    if not long:
+        return truncate(text, rng)
+    latin = [i for i in long if words[i].isascii() and words[i].isalpha()]
+    i = rng.choice(latin if latin and rng.random() < 0.5 else long)  # models cut Latin terms as often as Japanese
+    return "".join(words[:i]) + words[i][: rng.randint(1, len(words[i]) - 1)]
+
+
+_LATIN_WORDS = ["submit", "GGL", "LB", "CV", "Kaggle", "AUC", "lgbm", "xgb", "EDA", "DeNA", "public", "the", "ok"]
+_PARTICLES = ["の", "が", "を", "に", "は", "で", "と", "も", "へ", "から", "まで", "より", "や", "か", "ね", "よ"]
+
+
+def latin_loop(text: str, rng: random.Random) -> str:
+    """A Latin-script word or fragment looping after a natural start: `…書かれていますGGLGGLGGL`."""
+    words = fluency.analyse(text).surfaces
+    latin = [w for w in words if w.isascii() and w.isalpha()] or _LATIN_WORDS
+    unit = rng.choice(latin if rng.random() < 0.5 else _LATIN_WORDS)
+    if rng.random() < 0.3:
+        unit = "".join(rng.choice(_LATIN[:52]) for _ in range(rng.randint(2, 4)))
+    unit += rng.choice(["", "", " ", "、"])
+    start = rng.randrange(len(words) // 3, max(len(words), 1)) if len(words) > 1 else 0
+    return "".join(words[:start]) + (unit * rng.randint(3, 10))[: rng.randint(len(unit) * 3, len(unit) * 10)]
+
+
+def number_loop(text: str, rng: random.Random) -> str:
+    """Numbers repeating after a natural start: `今回はCV LB 0.0002 0.8812 0.8812 0.8812 0.`."""
+    words = fluency.analyse(text).surfaces
+    number = rng.choice(
+        [f"0.{rng.randint(0, 9999):04d}", str(rng.randint(1, 999)), f"{rng.randint(1, 99)}%", f"{rng.randint(1, 9)}位"]
+    )
+    unit = rng.choice([" ", "、", "", " "]) + number
+    start = rng.randrange(len(words) // 3, max(len(words), 1)) if len(words) > 1 else 0
+    looped = "".join(words[:start]) + unit * rng.randint(3, 8)
+    return looped[: len(looped) - rng.randint(0, len(number) - 1)]
+
+
+def particle_soup(text: str, rng: random.Random) -> str:
+    """Particles piled on each other with the content words thinned out: `のがをにはで` between nouns."""
+    out = []
+    for word, cls in zip(fluency.analyse(text).surfaces, fluency.analyse(text).classes, strict=True):
+        if rng.random() < 0.5 or cls in _PARTICLES:
+            out.extend(rng.choice(_PARTICLES) for _ in range(rng.randint(1, 3)))
+        else:
+            out.append(word)
+    return "".join(out)
+
+
 CORRUPTIONS: dict[str, Corruption] = {
     "shuffled_words": shuffle_words,
     "shuffled_chars": shuffle_chars,
@@ -147,76 +196,77 @@ CORRUPTIONS: dict[str, Corruption] = {
     "random_kana": random_kana,
     "mixed_script": mixed_script,
     "truncation": truncate,
+    "cut_mid_word": cut_mid_word,
+    "latin_loop": latin_loop,
+    "number_loop": number_loop,
+    "particle_soup": particle_soup,
 }
+CUTS = ("truncation", "cut_mid_word")  # the corruptions the end-of-turn table is learned from
+# The classifier is fit on as many corrupted as natural texts; it then scores turns as if a degenerate one were e^0.5
+# (1.6) times as likely beforehand. On the dev splits this takes mid-word cuts below 0.5 from 69 % to 77 % and
+# particle soup from 88 % to 92 %, keeps real news and web sentences below 0.5 at <= 1.5 %, and costs noun-ending
+# tweets (17 % -> 22 % below 0.5). A full 1.0 would cost twice as much for a few points more.
+DEGENERATE_PRIOR = 0.5
 
 
 # --- fluency -----------------------------------------------------------------------------------------------------
 
 
-def _logprob_table(counts: Counter[str], context: Callable[[str], str], context_counts: Counter[str]) -> dict:
-    return {k: round(math.log(c / context_counts[context(k)]), 2) for k, c in sorted(counts.items())}
+def _with_parts_of_speech(classes: Iterable[str]) -> Counter[str]:
+    """Each closed-class word's end class counted twice: as itself and as its part of speech (`助詞-格助詞--*`)."""
+    counts = Counter()
+    for c in classes:
+        counts[c] += 1
+        if c.count("-") >= 3 and not c.startswith("?"):
+            counts[c.rsplit("-", 1)[0] + "-*"] += 1
+    return counts
 
 
-def language_models(texts: list[str]) -> dict:
-    """Stupid-backoff morpheme-class trigram and character bigram tables (rare n-grams pruned to stay small)."""
-    m1, m2, m3, c1, c2 = Counter(), Counter(), Counter(), Counter(), Counter()
+def _ends(natural: list[str], rng: random.Random) -> dict[str, float]:
+    """Log-odds of each end class in whole text against the same text cut mid-clause or mid-word.
+
+    Smoothed with one pseudo-count per class; classes seen fewer than 3 times in all are left out (they read as
+    their part of speech's, or 0).
+    """
+    whole = _with_parts_of_speech(fluency.ending(t) for t in natural)
+    cut = _with_parts_of_speech(fluency.ending(CORRUPTIONS[CUTS[i % 2]](t, rng)) for i, t in enumerate(natural))
+    classes = sorted(c for c in whole.keys() | cut.keys() if whole[c] + cut[c] >= 3)
+    n_whole, n_cut = sum(whole[c] for c in classes) + len(classes), sum(cut[c] for c in classes) + len(classes)
+    return {c: round(math.log((whole[c] + 1) / n_whole) - math.log((cut[c] + 1) / n_cut), 3) for c in classes}
+
+
+def _costs(texts: list[str]) -> tuple[int, list[float]]:
+    """An ordinary noun's word cost (the median over known common nouns), and the mean word and link cost."""
+    nouns, words, links = [], [], []
     for text in texts:
-        seq = ["<s>", "<s>", *fluency.analyse(text).classes, "</s>"]
-        m1.update(seq[2:])
-        m2.update(f"{a} {b}" for a, b in itertools.pairwise(seq[1:]))
-        m3.update(f"{a} {b} {c}" for a, b, c in zip(seq, seq[1:], seq[2:], strict=False))
-        s = fluency.normalise_chars(text)
-        c1.update(s)
-        c2.update(s[i : i + 2] for i in range(len(s) - 1))
-    ctx2 = Counter({"<s>": len(texts), **m1})
-    ctx3 = Counter({"<s> <s>": len(texts), **m2})
-    total, chars = sum(m1.values()), sum(c1.values())
-    return {
-        "vocab": sorted(set(m1) - {"</s>"}),
-        "morph": {
-            "1": {k: round(math.log(c / total), 2) for k, c in sorted(m1.items())},
-            "2": _logprob_table(m2, lambda k: k.split(" ")[0], ctx2),
-            "3": _logprob_table(Counter({k: c for k, c in m3.items() if c >= 2}), lambda k: k.rsplit(" ", 1)[0], ctx3),
-        },
-        "chars": {"2": _logprob_table(c2, lambda k: k[0], c1), "miss": _char_miss(c1, chars)},
-        "backoff": BACKOFF,
-        "floor": round(math.log(0.5 / chars), 2),
-    }
-
-
-def _char_miss(c1: Counter[str], total: int) -> float:
-    """What an unseen character pair costs: backing off to the mean unigram log-prob over character types."""
-    return round(BACKOFF + sum(math.log(c / total) for c in c1.values()) / len(c1), 2)
+        a = fluency.analyse(text)
+        word, link, end = a.costs
+        nouns += [w for w, k in zip(word, a.keys, strict=True) if k.startswith("名詞,普通名詞")]
+        words += [w for w, k in zip(word, a.keys, strict=True) if fluency.KIND[k] != "l"]
+        links += [*link, end]
+    return int(np.median(nouns)), [round(sum(words) / len(words), 1), round(sum(links) / len(links), 1)]
 
 
 def build_fluency(natural: list[str], rng: random.Random) -> dict:
-    """Language model on 4/5 of the natural text; classifier on the rest against its corruptions."""
+    """End table on half the natural text, classifier on the other half against its corruptions."""
     rng.shuffle(natural)
     # Half the texts lose their final 。/！: chat turns often end without one, and only a cut clause should cost.
     natural = [t.rstrip("。！!．.") if i % 2 and len(t) > 8 else t for i, t in enumerate(natural)]
-    held = natural[: len(natural) // 5]
-    model = language_models(natural[len(natural) // 5 :])
-    lm = fluency.Model.from_json({**model, "prior": [0.0, 0.0], "classifier": _identity()})
-    model["prior"] = _prior(held, lm)
+    half = len(natural) // 2
+    latin_cost, prior = _costs(natural[:half])
+    model = {"latin_cost": latin_cost, "prior": prior, "ends": _ends(natural[:half], rng)}
     lm = fluency.Model.from_json({**model, "classifier": _identity()})
     kanji = sorted({c for t in natural for c in t if "\u4e00" <= c <= "\u9fff"})
     samples, y = [], []
-    for i, text in enumerate(held):
+    for i, text in enumerate(natural[half:]):
         kind = list(CORRUPTIONS)[i % len(CORRUPTIONS)]
         bad = mixed_script(text, rng, kanji) if kind == "mixed_script" else CORRUPTIONS[kind](text, rng)
         for sample, label in ((text, 1), (bad, 0)):
             if sample.strip():
                 samples.append(sample)
                 y.append(label)
-    return {**model, "classifier": _fit_scaled(np.array(fluency.features(samples, lm)), np.array(y))}
-
-
-def _prior(texts: list[str], lm: fluency.Model) -> list[float]:
-    """Mean morpheme and character log-probability of natural text the model has not seen: short texts lean on it."""
-    logprobs = fluency.logprobs(texts, lm)
-    morph = [lp for p in logprobs for lp in p.morph[:-1]]  # the end of a text is a feature of its own
-    chars = [lp for p in logprobs for lp in p.chars]
-    return [round(sum(morph) / len(morph), 3), round(sum(chars) / len(chars), 3)]
+    classifier = _fit_scaled(np.array(fluency.features(samples, lm)), np.array(y))
+    return {**model, "classifier": {**classifier, "bias": round(classifier["bias"] - DEGENERATE_PRIOR, 6)}}
 
 
 def _identity() -> dict:
@@ -226,9 +276,11 @@ def _identity() -> dict:
 
 def _fit_scaled(x: np.ndarray, y: np.ndarray) -> dict:
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    # Strong regularisation: synthetic corruptions are separable, and unbounded weights would let one odd feature
-    # of an unusual but natural text (an emoji, a rare symbol) veto it.
-    clf = LogisticRegression(C=0.05, max_iter=1000).fit((x - mean) / scale, y)
+    # Mild regularisation (C=1): the features are few and each is a rate or a log-odds; at C=0.05 a loop or a cut
+    # weighed less than a final 。, so `一番一番一番一番だよ。` read as fluent. Weighing natural text more (class
+    # weights 2 or 4) halves the noun-ending tweets below 0.5 but lets half the mid-word cuts through (measured on the
+    # dev splits; see README).
+    clf = LogisticRegression(C=1.0, max_iter=1000).fit((x - mean) / scale, y)
     return {
         "features": list(fluency.FEATURES),
         "mean": [round(float(v), 6) for v in mean],
@@ -273,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=fluency.DATA, help="folder for the artefacts (default: shipped)")
     out = parser.parse_args(argv).out
+    out.mkdir(parents=True, exist_ok=True)
     held_out = validation_texts()
     rel_rows = [r for r in labelled_relevance() if r[0] not in held_out]
     chat = [r["text"] for r in read_jsonl(TRAIN / "natural.jsonl")]

@@ -1,12 +1,15 @@
 """Measure each rubric's agreement with a labelled set: `python -m rubrics.validate [DIR]` (default data/validation).
 
 Prints AUC, accuracy and rank correlation overall and per hard-case kind; `--json` prints the same as one object.
+`--real FILE...` measures fluency on real sentences instead (one a line, a `.tsv`'s last column, or a CoNLL-U file's
+`# text =` lines): the share scored below 0.5, and the AUC against each corruption of the same sentences.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -62,6 +65,39 @@ def fluency_agreement(path: Path) -> dict:
     }
 
 
+def real_sentences(path: Path) -> list[str]:
+    """Sentences of a text file (one a line), a TSV (its last column) or a CoNLL-U treebank (its `# text =` lines)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if path.suffix == ".conllu":
+        return [line[len("# text = ") :].strip() for line in lines if line.startswith("# text = ")]
+    return [line.rsplit("\t", 1)[-1].strip() for line in lines if line.strip()]
+
+
+def real_text_agreement(paths: list[Path], seed: int = 7) -> dict:
+    """Fluency on real sentences: how many score below 0.5, and natural vs each corruption of the same sentences."""
+    from rubrics.build import CORRUPTIONS  # the build's corruptions; build needs scikit-learn, validation already does
+
+    texts = [t for path in paths for t in real_sentences(path)]
+    natural = fluency.many([Conversation.from_text(t) for t in texts])
+    rng = random.Random(seed)
+    values = [s.value for s in natural]
+    kinds, corrupted = {}, []
+    for kind, corrupt in CORRUPTIONS.items():
+        bad = [b for b in (corrupt(t, rng) for t in texts) if b.strip() and b not in texts]
+        scored = [s.value for s in fluency.many([Conversation.from_text(b) for b in bad])]
+        kinds[kind] = _auc(values, scored)
+        corrupted += scored
+    return {
+        "n": len(texts),
+        "below_half": sum(v < 0.5 for v in values) / len(values),
+        "p10": sorted(values)[len(values) // 10],
+        "auc": _auc(values, corrupted),
+        "auc_min": min(kinds.values()),
+        "corrupted_below_half": sum(v < 0.5 for v in corrupted) / len(corrupted),
+        "kinds": kinds,
+    }
+
+
 def relevance_agreement(path: Path) -> dict:
     """Kaggle talk above general ML above unrelated talk, including unrelated texts that share Kaggle's words."""
     scored = [(row, relevance(conv).value) for row, conv in load(path)]
@@ -86,9 +122,10 @@ def relevance_agreement(path: Path) -> dict:
 
 
 def contamination_agreement(path: Path) -> dict:
-    """Exact artefact counts, and no artefact found in the negatives (`count` 0)."""
+    """Exact artefacts (the count, and the very texts where a row lists `spans`), none in the negatives (`count` 0)."""
     scored = [(row, contamination(conv)) for row, conv in load(path)]
-    exact = [row["count"] == s.evidence["count"] for row, s in scored]
+    found = [[x["text"] for x in s.evidence["spans"]] for _, s in scored]
+    exact = [row["count"] == len(f) and row.get("spans", f) == f for (row, _), f in zip(scored, found, strict=True)]
     kinds = sorted({row["kind"] for row, _ in scored})
     negatives = [s for row, s in scored if row["count"] == 0]
     return {
@@ -130,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT, help="folder with the three JSONL files")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--real", nargs="+", type=Path, metavar="FILE", help="measure fluency on real sentences")
     args = parser.parse_args(argv)
-    result = agreement(args.directory)
+    result = {"fluency_real": real_text_agreement(args.real)} if args.real else agreement(args.directory)
     if args.json:
         json.dump(result, sys.stdout, ensure_ascii=False, indent=1)
         print()

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Highest first: a stage may import the stages below it, never one above it. Facade modules (harness/__init__.py,
 # harness/cleaning.py, harness/experiment.py, harness/__main__.py) re-export for users and sit above everything.
-LAYERS = ("cli", "gate|compare", "training", "evaluation", "data", "spec", "records", "errors", "rubrics")
+LAYERS = ("cli", "gate|compare", "training", "evaluation", "data", "spec", "records", "errors|distributed", "rubrics")
 FACADES = {"harness", "harness.__main__", "harness.cleaning", "harness.experiment"}
 MAX_LINES = 400
 

@@ -20,7 +20,6 @@ BAD_FIELDS = [
     (lambda: LoraSpec(r=0), "LoraSpec.r"),
     (lambda: LoraSpec(r="8"), "LoraSpec.r must be int"),
     (lambda: LoraSpec(dropout=1.0), "LoraSpec.dropout"),
-    (lambda: LoraSpec(target_modules=()), "LoraSpec.target_modules"),
     (lambda: LoraSpec(target_modules="query_key_value"), "LoraSpec.target_modules must be tuple"),
     (lambda: DataSpec("data/tweets.csv"), "DataSpec.path"),
     (lambda: Scenario("月刊", "月刊Kaggleは役に立たない"), "Scenario.name"),

@@ -24,6 +24,7 @@ COMMANDS = {
     "compare": "compare",
     "clean": "clean",
     "gate": "gate",
+    "sweep": "sweep",
     "build-model": "build_model",
 }
 
@@ -43,7 +44,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    # KEY=VALUE settings may follow options too (`run EXP --max-steps 20 lora.r=16`, as a sweep agent writes them)
+    if extra and isinstance(getattr(args, "settings", None), list) and all("=" in w[1:] for w in extra):
+        args.settings += extra
+    elif extra:
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args))
     except UserError as exc:

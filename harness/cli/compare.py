@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.compare.report import TOLERANCE, read_gate, render
 from harness.errors import UserError
-from harness.records.runs import RUNS_DIR, frames, open_run
+from harness.records.runs import RUNS_DIR, find_runs, frames, open_run
 
 HELP = "compare runs in one self-contained HTML report (and, with --wandb, a W&B Report)"
 DESCRIPTION = (
@@ -26,7 +26,8 @@ def _steps(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run ids (under --runs-dir) or run directories")
+    parser.add_argument("runs", nargs="*", metavar="RUN", help="run ids (under --runs-dir) or run directories")
+    parser.add_argument("--group", help="also every run of this group under --runs-dir (a sweep's runs), ranked")
     parser.add_argument("-o", "--output", help="the HTML file to write (default: reports/<runs>.html)")
     parser.add_argument("--runs-dir", default=str(RUNS_DIR), help="where run ids are looked up (default: runs)")
     parser.add_argument("--scenario", action="append", help="a scenario whose transcripts to show (repeatable; "
@@ -45,6 +46,12 @@ def main(args: argparse.Namespace) -> int:
 
         wandb_report.require_online()
     read = [open_run(r, args.runs_dir) for r in args.runs]
+    if args.group:
+        if not (grouped := [r for r in find_runs(args.runs_dir) if r.header.get("group") == args.group]):
+            raise UserError(f"--group {args.group}: no runs of that group under {args.runs_dir}")
+        read += grouped
+    if not read:
+        raise UserError("give the runs to compare (run ids or directories), or --group GROUP")
     if len({r.id for r in read}) < len(read):
         raise UserError("the same run is given twice; compare distinct runs")
     runs = [frames(r) for r in read]

@@ -28,6 +28,13 @@ def positive(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", nargs="?", help="path to an experiment file, e.g. experiments/kaggle_debate.py")
     parser.add_argument(
+        "settings",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="settings applied to the chosen profile, e.g. lora.r=16 training.learning_rate=1e-4 eval_every=20 "
+        "cleaning=NAME (one of Experiment.cleaning_variants); each value is validated like the experiment file's",
+    )
+    parser.add_argument(
         "--profile",
         choices=("auto", "full", "cpu"),
         default="auto",
@@ -37,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", default="runs", help="where run directories are created (default: runs)")
     parser.add_argument("--max-steps", type=positive, help="override the profile's training.max_steps")
     parser.add_argument("--eval-every", type=positive, help="override the profile's eval_every")
+    parser.add_argument("--group", help="the W&B group and run-log group of this run (default: the experiment's name)")
     parser.add_argument(
         "--resume",
         metavar="RUN",
@@ -52,26 +60,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from harness import distributed
     from harness.evaluation.round import EvalFailed
     from harness.records.runlog import redact
     from harness.records.runs import resolve
+    from harness.spec.profiles import parse_settings
     from harness.training.callback import Diverged
-    from harness.training.run import resume, run
+    from harness.training.run import RankLost, resume, run
 
     try:
         if args.resume:
-            if args.experiment or args.profile != "auto" or args.max_steps or args.eval_every:
+            if args.experiment or args.profile != "auto" or args.max_steps or args.eval_every or args.settings:
                 raise UserError("--resume continues a run with its recorded settings; give no experiment, "
                                 "--profile, --max-steps or --eval-every with it")  # fmt: skip
             run_dir, status = resume(resolve(args.resume, args.runs_dir), strict=args.strict)
         elif not args.experiment:
             raise UserError("give an experiment file (or --resume RUN)")
         else:
-            run_dir, status = run(args.experiment, args.profile, Path(args.runs_dir), args.max_steps,
-                                  args.eval_every, strict=args.strict)  # fmt: skip
-    except (Diverged, EvalFailed) as exc:
+            settings = parse_settings(args.settings)
+            run_dir, status = run(args.experiment, args.profile, Path(args.runs_dir), args.max_steps, args.eval_every,
+                                  strict=args.strict, settings=settings, group=args.group)  # fmt: skip
+    except (Diverged, EvalFailed, RankLost) as exc:
         print(redact(f"harness: run failed: {exc}"), file=sys.stderr)
         return EXIT_CODES["failed"]
+    if not distributed.is_main():
+        return EXIT_CODES[status]
     print(f"harness: run {status}: {run_dir}" + (f" (continue with --resume {run_dir})" if status != "completed"
                                                   else ""))  # fmt: skip
     return EXIT_CODES[status]

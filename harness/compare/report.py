@@ -88,6 +88,25 @@ def turning(run: RunFrames, tolerance: float = TOLERANCE) -> Turning:
     return Turning(scores, best, turned)
 
 
+def ranking(runs: list[RunFrames]) -> list[dict[str, Any]]:
+    """The runs by quality: the composite of their last round (what their adapter says), best first, next to the
+    loss at that round, their best round and the settings they were run with (a sweep's grid point)."""
+    rows = []
+    for run in runs:
+        scores = turning(run).composite
+        last = max(scores, default=None)
+        rows.append({
+            "run": run.id,
+            "settings": run.header.get("overrides", {}).get("settings") or {},
+            "status": run.status,
+            "composite": scores[last] if last is not None else None,
+            "step": last,
+            "loss": loss_at(run.metrics, last) if last is not None else None,
+            "best_composite": max(scores.values(), default=None),
+        })  # fmt: skip
+    return sorted(rows, key=lambda r: (r["composite"] is None, -(r["composite"] or 0.0), r["run"]))
+
+
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Nested dicts as dotted keys; lists stay whole values (a cleaning-rule list differs as one)."""
     if not isinstance(value, dict):
@@ -150,6 +169,16 @@ def _runs_section(runs: list[RunFrames]) -> str:
         for i, r in enumerate(runs)
     ]  # fmt: skip
     return "<h2>Runs</h2>" + table(["run", "experiment", "profile", "model", "status", "path"], rows)
+
+
+def _ranking_section(runs: list[RunFrames]) -> str:
+    rows = [
+        [i, r["run"], " ".join(f"{k}={v}" for k, v in r["settings"].items()), fmt(r["composite"]), r["step"],
+         fmt(r["loss"]), fmt(r["best_composite"]), r["status"]]
+        for i, r in enumerate(ranking(runs), 1)
+    ]  # fmt: skip
+    head = ["rank", "run", "settings", "composite (last round)", "at step", "loss there", "best composite", "status"]
+    return "<h2>Ranked by quality</h2>" + table(head, rows)
 
 
 def _curves_section(runs: list[RunFrames], turns: list[Turning]) -> str:
@@ -299,6 +328,7 @@ def render(
     sections = [
         str(legend([r.id for r in runs])),
         _runs_section(runs),
+        _ranking_section(runs) if len(runs) > 1 else "",
         _gate_section(gate) if gate else "",
         _curves_section(runs, turns),
         _turning_section(runs, turns, tolerance),

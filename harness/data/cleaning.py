@@ -50,13 +50,18 @@ class StripRetweet(Filter):
 
 
 class RemoveURLs(Filter):
-    """URLs go: with a scheme, `www.`, bare domains with a path (`t.co/…`, `bit.ly/…`, `kaggle.com/…`)."""
+    """URLs go whole, query and fragment included: with a scheme, `www.`, bare domains (`t.co/…`, `zenn.dev`).
+
+    File names and code stay (`train.csv`, `best.pt`, `df.info()`): the contamination rubric's rules decide."""
 
     examples: ClassVar[tuple[Example, ...]] = (
         ("解法まとめた https://t.co/AbCdEf1234", "解法まとめた "),
         ("詳細は kaggle.com/competitions/foo を見て", "詳細は  を見て"),
         ("スライド bit.ly/3xYz 参照", "スライド  参照"),
+        ("書いた https://zenn.dev/u/articles/lgbm?utm_source=twitter&utm_medium=x です", "書いた  です"),
+        ("解説動画→https://www.youtube.com/watch?v=LOxOAuDHzaw&t=95s 後半が大事", "解説動画→ 後半が大事"),
         ("train.csv を読む", "train.csv を読む"),
+        ("best.pt と train.zip を消した", "best.pt と train.zip を消した"),
         ("連絡は taro@example.com まで", "連絡は taro@example.com まで"),
     )
 
@@ -89,8 +94,10 @@ class Unhashtag(Filter):
         ("初メダル！ #kaggle #機械学習", "初メダル！"),
         ("#Kaggle の沼は深い", "Kaggle の沼は深い"),
         ("今日も＃月刊Kaggle を読んだ ＃駆け出しKaggler", "今日も月刊Kaggle を読んだ"),
+        ("やっと銅メダル取れた#kaggle", "やっと銅メダル取れた"),
         ("C#で書いた", "C#で書いた"),
         ("LB #1 はすごい", "LB #1 はすごい"),
+        ("Meetup #6の参加記です", "Meetup #6の参加記です"),
     )
 
     def apply(self, document: Document) -> Document:

@@ -21,6 +21,32 @@ from rubrics.records import Conversation, Turn
 PROMPT = PromptTemplate.from_template("テーマ「{topic}」について、{cast}が議論する。\n{history}{speaker}：")
 
 
+def chat_prompt(tokenizer: Any) -> Any:
+    """A turn's prompt through the tokenizer's chat template, for chat models.
+
+    Roles are seen from the speaker about to talk: the topic and cast open as a user message, the speaker's own
+    earlier turns are `assistant`, everyone else's `user` (consecutive ones merged, so templates that insist on
+    alternation accept it), each turn keeps its `speaker：` prefix, and the prompt ends inside an open assistant
+    message that starts `speaker：`, exactly where the plain prompt ends.
+    """
+
+    def build(inputs: dict[str, Any]) -> str:
+        speaker = inputs["speaker"]
+        messages = [{"role": "user", "content": f"テーマ「{inputs['topic']}」について、{inputs['cast']}が議論する。"}]
+        for line in inputs["history"].splitlines():
+            role = "assistant" if line.partition("：")[0] == speaker else "user"
+            if messages[-1]["role"] == role:
+                messages[-1]["content"] += "\n" + line
+            else:
+                messages.append({"role": role, "content": line})
+        if messages[-1]["role"] == "assistant":  # the speaker talks twice in a row: keep the roles alternating
+            messages.append({"role": "user", "content": "（続けてください）"})
+        messages.append({"role": "assistant", "content": f"{speaker}："})
+        return tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
+
+    return build
+
+
 def first_line(text: str) -> str:
     """A turn ends at the first line break: what follows belongs to the next speaker."""
     return text.split("\n", 1)[0].strip()
@@ -95,13 +121,18 @@ def generation_threads(model: Any) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+# End-of-message tokens of common chat templates (ChatML, Llama 3, Gemma): a chat model's turn ends there.
+_END_OF_MESSAGE = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")
+
+
 def _end_of_turn_ids(tokenizer: Any) -> list[int]:
-    """Token ids that end a turn: end-of-text and the line break."""
+    """Token ids that end a turn: end-of-text, the line break and a chat template's end of message."""
     ids = [tokenizer.eos_token_id]
     newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
     if len(newline) == 1:
         ids.append(newline[0])
-    return ids
+    vocab = tokenizer.get_vocab()
+    return ids + [vocab[t] for t in _END_OF_MESSAGE if t in vocab and vocab[t] not in ids]
 
 
 class LiveModelLLM(BaseLLM):
@@ -130,7 +161,8 @@ def build_chain(model: Any, tokenizer: Any, generation: GenerationSpec) -> Runna
     """prompt | live model | first line: a batch of turns is one batched generation with per-debate KV reuse."""
     llm = LiveModelLLM(model=_base(model), tokenizer=tokenizer, generation=generation,
                        stop_ids=_end_of_turn_ids(tokenizer))  # fmt: skip
-    return (PROMPT | llm | RunnableLambda(first_line)).with_config(run_name="debate_turn")
+    prompt = RunnableLambda(chat_prompt(tokenizer)) if generation.chat_template else PROMPT
+    return (prompt | llm | RunnableLambda(first_line)).with_config(run_name="debate_turn")
 
 
 def build_reference_chain(model: Any, tokenizer: Any, generation: GenerationSpec, batch_size: int = 1) -> Runnable:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness import distributed
 from harness.evaluation.debate import RoundStopped, build_chain, generation_threads, hold_debates
 from harness.records.runlog import RunLog, redact
 from harness.records.tracking import Tracker
@@ -66,11 +68,40 @@ class Evaluator:
         self.done: set[int] = set()
 
     def round(self, step: int, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
-        """Hold, score and record one round at `step`; a stop request between turns raises RoundStopped and the
-        round, left without its `eval` record, does not count."""
+        """Hold, score and record every scenario's debate at `step`; the round's rubric means.
+
+        Under several processes each rank holds its share of the debates; rank 0 gathers, scores and records them and
+        every rank returns rank 0's means (or raises rank 0's EvalFailed), so all ranks decide alike. `should_stop` is
+        asked between turns: a stop request raises RoundStopped and the round, left without its `eval` record, does
+        not count.
+        """
+        started = time.perf_counter()
+        generated = self._generate(step, should_stop)
+        if (parts := distributed.gather(generated)) is None:  # not rank 0: take rank 0's outcome
+            self.done.add(step)
+            outcome = distributed.broadcast(None)
+            if isinstance(outcome, str):
+                raise EvalFailed(outcome)
+            return outcome
+        try:
+            means = self._record(step, parts, started)
+        except EvalFailed as exc:
+            distributed.broadcast(str(exc))
+            raise
+        return distributed.broadcast(means)
+
+    def _generate(
+        self, step: int, should_stop: Callable[[], bool] | None
+    ) -> tuple[list[int], list[Conversation], list[dict[str, Any]], str | None]:
+        """This rank's share of the debates: scenario indices (-1: a pad), conversations, trace events, error."""
         import torch
 
-        started = time.perf_counter()
+        scenarios = self.experiment.scenarios
+        indices = distributed.shard(len(scenarios))
+        mine = [
+            scenarios[i] if i >= 0 else dataclasses.replace(scenarios[0], name=f"{scenarios[0].name}--pad")
+            for i in indices
+        ]
         was_training = self.model.training
         self.model.eval()
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
@@ -78,16 +109,28 @@ class Evaluator:
             # Sampling is seeded per step without disturbing the training RNG streams.
             with torch.no_grad(), torch.random.fork_rng(devices=devices), generation_threads(self.model):
                 torch.manual_seed(self.experiment.generation.seed + step)
-                conversations, trace = hold_debates(self.chain, self.experiment.scenarios, should_stop)
+                conversations, trace = hold_debates(self.chain, mine, should_stop)
         except RoundStopped as exc:
             print(f"harness: eval step {step} abandoned ({exc}); a resume holds it again", file=sys.stderr, flush=True)
             raise
         except Exception as exc:
-            if self.strict:
+            if self.strict and distributed.world_size() == 1:
                 raise EvalFailed(f"evaluation at step {step} failed: {type(exc).__name__}: {exc}") from exc
-            return self._failed_round(step, exc, time.perf_counter() - started)
+            return indices, [], [], f"{type(exc).__name__}: {exc}"
         finally:
             self.model.train(was_training)
+        return indices, conversations, trace, None
+
+    def _record(self, step: int, parts: list[Any], started: float) -> dict[str, float]:
+        """Rank 0: the gathered debates in scenario order, scored and written to the run log, then to W&B."""
+        if error := next((e for *_, e in parts if e), None):
+            if self.strict:
+                raise EvalFailed(f"evaluation at step {step} failed: {error}")
+            return self._failed_round(step, error, time.perf_counter() - started)
+        by_index = {i: c for indices, conversations, _, _ in parts for i, c in zip(indices, conversations, strict=True)}
+        conversations = [by_index[i] for i in range(len(self.experiment.scenarios))]
+        names = {s.name for s in self.experiment.scenarios}
+        trace = [e for _, _, events, _ in parts for e in events if e.get("scenario") in names]  # pads' dropped
         generation_s = time.perf_counter() - started
 
         rows = []
@@ -125,9 +168,8 @@ class Evaluator:
         print(f"harness: eval step {step}: {shown}  ({seconds:.1f}s)", file=sys.stderr, flush=True)
         return means
 
-    def _failed_round(self, step: int, exc: Exception, seconds: float) -> dict[str, float]:
+    def _failed_round(self, step: int, error: str, seconds: float) -> dict[str, float]:
         """Generation failed: the round is recorded with its error (run log and W&B table) and training goes on."""
-        error = f"{type(exc).__name__}: {exc}"
         rows = [
             {"step": step, "scenario": s.name, "topic": s.topic, "speakers": list(s.speakers), "turns": [],
              "transcript": "", "scores": {}, "evidence": {}, "error": error}

@@ -3,6 +3,7 @@
 Each line is one record `{"v": 1, "type": ..., "time": ..., ...}`:
 - `header`   once, first: run id, experiment, profile, config, library and rubric versions.
 - `cleaning` per-rule statistics of the data cleaning.
+- `model`    the LoRA target modules (the experiment's or peft's default) and parameter counts.
 - `metrics`  training logs (loss, learning rate, ...) at `step`.
 - `conversation` one scored conversation of an evaluation round at `step`.
 - `trace`    one chain step (input, output, latency) of an evaluation round at `step`.

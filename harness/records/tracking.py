@@ -48,7 +48,8 @@ class Tracker:
             self.run: Any = wandb.init(
                 project=os.environ.get("WANDB_PROJECT", "harness"),
                 entity=os.environ.get("WANDB_ENTITY") or None,
-                id=run_id,
+                # A W&B sweep agent assigns the run's id; the harness' run id stays its name.
+                id=os.environ["WANDB_RUN_ID"] if os.environ.get("WANDB_SWEEP_ID") else run_id,
                 name=run_id,
                 group=group,
                 dir=str(run_dir),
@@ -135,6 +136,21 @@ def _redacted(data: dict[str, Any]) -> dict[str, Any]:
             table.data = redact_value([list(row) for row in table.data])
             redacted[redact_value(key)] = table
     return redacted
+
+
+def run_sweep(group: str, axes: list[tuple[str, list[str]]], command: list[str]) -> str:
+    """A W&B grid sweep over `axes` whose agent runs `command` (with `${args_no_hyphens}`: KEY=VALUE words) once per
+    grid point, here, until the grid is done; the sweep's id."""
+    project, entity = os.environ.get("WANDB_PROJECT", "harness"), os.environ.get("WANDB_ENTITY") or None
+    config = {
+        "name": group,
+        "method": "grid",
+        "command": command,
+        "parameters": {key: {"values": values} for key, values in axes},
+    }
+    sweep_id = wandb.sweep(config, project=project, entity=entity)
+    wandb.agent(sweep_id, project=project, entity=entity)
+    return sweep_id
 
 
 def guarded_trainer_callback() -> Any:

@@ -84,11 +84,17 @@ class ModelSpec:
     """A hub id (`abeja/gpt-neox-japanese-2.7b`), a local directory, or `embedded` for the shipped tiny model."""
     dtype: str = "bfloat16"
     """Weights dtype on CUDA; CPU runs always use float32."""
+    quantization: str | None = None
+    """QLoRA: "4bit" (NF4, double quantization) or "8bit" base weights through bitsandbytes; needs CUDA."""
 
     def __post_init__(self) -> None:
         _check_types(self)
         _require(bool(self.name_or_path.strip()), "ModelSpec.name_or_path must not be empty")
         _require(self.dtype in DTYPES, f"ModelSpec.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        _require(
+            self.quantization in (None, "4bit", "8bit"),
+            f'ModelSpec.quantization must be None, "4bit" or "8bit", got {self.quantization!r}',
+        )
 
 
 @dataclass(frozen=True)
@@ -101,15 +107,15 @@ class LoraSpec:
     """Scaling numerator: the update is scaled by alpha / r."""
     dropout: float = 0.05
     """Dropout on the adapter input during training."""
-    target_modules: tuple[str, ...] = ("query_key_value",)
-    """Module names to adapt; GPT-NeoX-Japanese has query_key_value, dense, dense_h_to_4h, dense_4h_to_h."""
+    target_modules: tuple[str, ...] = ()
+    """Module names to adapt (GPT-NeoX-Japanese: query_key_value, dense, dense_h_to_4h, dense_4h_to_h); empty:
+    peft's default for the model's architecture (query_key_value for GPT-NeoX(-Japanese), q_proj/v_proj for Llama)."""
 
     def __post_init__(self) -> None:
         _check_types(self)
         _require(self.r > 0, f"LoraSpec.r must be a positive integer, got {self.r}")
         _require(self.alpha > 0, f"LoraSpec.alpha must be a positive integer, got {self.alpha}")
         _require(0.0 <= self.dropout < 1.0, f"LoraSpec.dropout must be in [0, 1), got {self.dropout}")
-        _require(len(self.target_modules) > 0, "LoraSpec.target_modules must name at least one module")
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,8 @@ class GenerationSpec:
     """>1 discourages repeating tokens; 1 leaves the model as it is."""
     seed: int = 0
     """Base seed for sampling; each evaluation step uses seed + step."""
+    chat_template: bool = False
+    """Build each turn's prompt with the tokenizer's chat template (chat models): README "Chat models"."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -300,6 +308,8 @@ class Experiment:
     """Evaluate at step 0, then every this many steps, and at the end."""
     cleaning: tuple[Rule, ...] = ()
     """Ordered HojiChar filters (a list, tuple or `hojichar.Compose`) applied to every document before training."""
+    cleaning_variants: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    """Named alternative rule sets a run or a sweep picks with the setting `cleaning=NAME` (README "Sweeps")."""
     generation: GenerationSpec = field(default_factory=GenerationSpec)
     cpu: Profile | None = None
     """The fallback profile used where the declared model cannot run."""
@@ -311,6 +321,11 @@ class Experiment:
     def __post_init__(self) -> None:
         if (rules := as_rules(self.cleaning)) is not None:
             object.__setattr__(self, "cleaning", rules)
+        if isinstance(self.cleaning_variants, dict):
+            variants = {k: as_rules(v) for k, v in self.cleaning_variants.items()}
+            bad = sorted(str(k) for k, v in variants.items() if v is None or not isinstance(k, str))
+            _require(not bad, f"Experiment.cleaning_variants: {bad} must name a list of HojiChar filters or a Compose")
+            object.__setattr__(self, "cleaning_variants", variants)
         if isinstance(self.rubrics, tuple | list):
             object.__setattr__(self, "rubrics", tuple(_rubric(r) for r in self.rubrics))
         _check_types(self)

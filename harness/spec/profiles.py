@@ -3,7 +3,9 @@ gate's short schedule. Every schedule a run or the gate trains on is derived her
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +68,42 @@ def with_overrides(experiment: Experiment, max_steps: int | None, eval_every: in
     if max_steps is not None:
         training = dataclasses.replace(training, max_steps=max_steps)
     return dataclasses.replace(experiment, training=training, eval_every=eval_every or experiment.eval_every)
+
+
+def parse_settings(items: list[str]) -> dict[str, str]:
+    """`KEY=VALUE` words (from the command line or a W&B sweep agent) as a dict, in order."""
+    if bad := [i for i in items if "=" not in i or not i.partition("=")[0]]:
+        raise UserError(f"settings must look like KEY=VALUE (e.g. lora.r=16), got {', '.join(map(repr, bad))}")
+    return dict(i.split("=", 1) for i in items)
+
+
+def _value(text: str) -> object:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word is a string
+
+
+def with_settings(experiment: Experiment, settings: Mapping[str, str]) -> Experiment:
+    """The experiment with `KEY=VALUE` settings applied: a field of a section (`lora.r=16`,
+    `training.learning_rate=1e-4`, `generation.max_new_tokens=32`), a top-level field (`eval_every=20`), or
+    `cleaning=NAME`, one of `Experiment.cleaning_variants`. Every value is validated like the experiment file's."""
+    for key, text in settings.items():
+        if key == "cleaning":
+            if text not in experiment.cleaning_variants:
+                known = ", ".join(sorted(experiment.cleaning_variants)) or "none declared"
+                raise UserError(f"setting cleaning={text}: not in Experiment.cleaning_variants ({known})")
+            experiment = dataclasses.replace(experiment, cleaning=experiment.cleaning_variants[text])
+            continue
+        section, _, name = key.rpartition(".")
+        owner = getattr(experiment, section, None) if section else experiment
+        fields = {f.name for f in dataclasses.fields(owner)} if dataclasses.is_dataclass(owner) else set()
+        if "." in section or name not in fields or name in ("name", "cleaning_variants", "scenarios", "rubrics"):
+            raise UserError(f"setting {key}: not a field that can be set (e.g. lora.r, training.learning_rate, "
+                            "training.seed, generation.max_new_tokens, eval_every, cleaning)")  # fmt: skip
+        changed = dataclasses.replace(owner, **{name: _value(text)})
+        experiment = dataclasses.replace(experiment, **{section: changed}) if section else changed
+    return experiment
 
 
 def gate_spec(experiment: Experiment) -> GateSpec:

@@ -10,6 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from harness import distributed
 from harness.evaluation.round import Evaluator, RoundStopped
 from harness.records.runlog import RunLog
 
@@ -56,16 +57,20 @@ class EvalCallback(TrainerCallback):
             return
         if not final and step % self.eval_every != 0:
             return
-        self.evaluator.round(step, should_stop=lambda: self.stop.requested)
+        # Several processes must leave a round together: they stop after it, where the ranks agree (on_step_end).
+        alone = distributed.world_size() == 1
+        self.evaluator.round(step, should_stop=(lambda: self.stop.requested) if alone else None)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # A stop inside this round raises RoundStopped out of train(): no step may be trained before the round.
         self._maybe_evaluate(state.global_step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        self.stop.requested = distributed.any_rank(self.stop.requested)  # a signal on one rank stops every rank
         if not self.stop.requested:
             with contextlib.suppress(RoundStopped):  # the checkpoint saved below lets a resume hold this round
                 self._maybe_evaluate(state.global_step)
+            self.stop.requested = distributed.any_rank(self.stop.requested)  # a signal during the round
         if self.stop.requested:
             control.should_save = True
             control.should_training_stop = True

@@ -9,25 +9,61 @@ from harness.spec.experiment import Experiment, ModelSpec
 from harness.spec.profiles import resolve_model_path
 
 
-def load(spec: ModelSpec, device: str) -> tuple[Any, Any]:
+def check_quantization(spec: ModelSpec, cuda: bool) -> None:
+    """QLoRA needs CUDA and bitsandbytes: say so in one line before anything is created."""
+    if spec.quantization is None:
+        return
+    if not cuda:
+        raise UserError(f"ModelSpec.quantization={spec.quantization!r} loads through bitsandbytes, which needs CUDA; "
+                        "this machine has none (drop quantization, or run the cpu profile: --profile cpu)")  # fmt: skip
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise UserError(
+            f"ModelSpec.quantization={spec.quantization!r} needs bitsandbytes: pip install bitsandbytes"
+        ) from None
+
+
+def _quantized(spec: ModelSpec, dtype: Any) -> dict[str, Any]:
+    """from_pretrained arguments of a QLoRA base model: 4-bit NF4 with double quantization, or 8-bit."""
+    import os
+
+    from transformers import BitsAndBytesConfig
+
+    if spec.quantization == "4bit":
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                    bnb_4bit_compute_dtype=dtype)  # fmt: skip
+    else:
+        config = BitsAndBytesConfig(load_in_8bit=True)
+    return {"quantization_config": config, "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
+
+
+def load(spec: ModelSpec, device: str, gradient_checkpointing: bool = False) -> tuple[Any, Any]:
     """The model (train mode, on `device`) and its tokenizer set up for left-padded batched generation."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging
 
     logging.disable_progress_bar()
+    check_quantization(spec, device == "cuda")
     path = resolve_model_path(spec)
     dtype = getattr(torch, spec.dtype) if device == "cuda" else torch.float32
+    quantized = _quantized(spec, dtype) if spec.quantization else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **quantized)
     except OSError as exc:
         raise UserError(f"cannot load model {spec.name_or_path!r}: {str(exc).splitlines()[0]}") from exc
+    if quantized:  # k-bit weights stay frozen; norms in float32 and input grads on, as peft's QLoRA recipe does
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.to(device)
+    if not quantized:  # bitsandbytes placed the quantized weights already
+        model.to(device)
     model.train()
     return model, tokenizer
 

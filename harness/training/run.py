@@ -6,21 +6,27 @@ import contextlib
 import gc
 import json
 import platform
-import secrets
 import sys
-import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness import distributed
 from harness.data.corpus import Corpus
 from harness.errors import UserError
 from harness.records.runlog import RunLog, read_run, redact_value
 from harness.spec.experiment import Experiment
 from harness.spec.load import load_experiment
-from harness.spec.profiles import choose_profile, with_overrides
-from harness.training.model import check_context
+from harness.spec.profiles import choose_profile, with_overrides, with_settings
+from harness.training._session import (
+    checkpoint_step,
+    every_round_failed,
+    finish_from,
+    header_config,
+    new_run_dir,
+)
+from harness.training.model import check_context, check_quantization
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
              "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
@@ -44,11 +50,11 @@ class Plan:
     experiment_file: Path
     profile: str
     reason: str
-    overrides: dict[str, int | None]
+    overrides: dict[str, Any]
     cuda: bool
 
 
-def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> Plan:
+def _plan(path: str | Path, profile: str, overrides: dict[str, Any]) -> Plan:
     import torch
 
     declared = load_experiment(path)
@@ -56,29 +62,71 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, int | None]) -> P
     choice = choose_profile(declared, profile, cuda)
     profiled = declared.for_profile(choice.name)
     experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
+    experiment = with_settings(experiment, overrides.get("settings") or {})
+    check_quantization(experiment.model, cuda)
     check_context(experiment)
-    if choice.name == "cpu":
+    if choice.name == "cpu" and distributed.is_main():
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
               f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",
               file=sys.stderr, flush=True)  # fmt: skip
     return Plan(experiment, Path(path).resolve(), choice.name, choice.reason, overrides, cuda)
 
 
+# Architectures peft has no LoRA default for, adapted like their nearest relative in peft's table.
+_EXTRA_LORA_DEFAULTS = {"gpt_neox_japanese": ["query_key_value"]}
+
+
+def lora_targets(experiment: Experiment, model: Any) -> list[str]:
+    """The module names LoRA adapts: the experiment's, or peft's default for the model's architecture."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    known = ", ".join(sorted(n for n in names if n and not n.isdigit()))
+    if not experiment.lora.target_modules:
+        model_type = model.config.model_type
+        targets = DEFAULTS.get(model_type) or _EXTRA_LORA_DEFAULTS.get(model_type)
+        if not targets:
+            raise UserError(f"LoraSpec.target_modules: peft has no default for {model_type!r} models; name the "
+                            f"modules to adapt (its modules are {known})")  # fmt: skip
+        return list(targets)
+    missing = [m for m in experiment.lora.target_modules if m not in names]
+    if missing:
+        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {known}")
+    return list(experiment.lora.target_modules)
+
+
 def _lora_config(experiment: Experiment, model: Any) -> Any:
     from peft import LoraConfig
 
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [m for m in experiment.lora.target_modules if m not in names]
-    if missing:
-        known = sorted(n for n in names if n and not n.isdigit())
-        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {', '.join(known)}")
     return LoraConfig(
         r=experiment.lora.r,
         lora_alpha=experiment.lora.alpha,
         lora_dropout=experiment.lora.dropout,
-        target_modules=list(experiment.lora.target_modules),
+        target_modules=lora_targets(experiment, model),
         task_type="CAUSAL_LM",
     )
+
+
+class RankLost(RuntimeError):
+    """Another process of a multi-process run died or stopped answering."""
+
+
+class _RankSilent:
+    """The run log and W&B tracker of a rank other than 0: rank 0 records the run, the others only compute."""
+
+    active = False
+    run_path = None
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+def _join_processes() -> str | None:
+    """Under torchrun / accelerate launch, join the process group (its backend's name); None for one process."""
+    if engine := distributed.unsupported_launch():
+        raise UserError(f"{engine} is not supported yet: evaluation rounds generate on each rank's full model; launch "
+                        "with plain DDP (torchrun, or accelerate launch without FSDP/DeepSpeed)")  # fmt: skip
+    return distributed.init()
 
 
 def run(
@@ -88,24 +136,44 @@ def run(
     max_steps: int | None = None,
     eval_every: int | None = None,
     strict: bool = False,
+    settings: dict[str, str] | None = None,
+    group: str | None = None,
 ) -> tuple[Path, str]:
-    """Run the experiment; return its run directory (run log, adapter, W&B files) and final status."""
+    """Run the experiment (with `KEY=VALUE` settings, in a W&B group: see spec/profiles.py and `harness sweep`);
+    return its run directory (run log, adapter, W&B files) and final status."""
     from harness.data.corpus import load_corpus
     from harness.training.callback import StopRequest
 
-    plan = _plan(experiment_path, profile, {"max_steps": max_steps, "eval_every": eval_every})
+    backend = _join_processes()
+    overrides = {"max_steps": max_steps, "eval_every": eval_every, "settings": settings or {}}
+    plan = _plan(experiment_path, profile, overrides)
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
-    config = _config(plan)  # before the run directory exists: a failure here must not leave an empty one
+    config = header_config(
+        plan.experiment, plan.experiment_file
+    )  # before the run directory exists: a failure here must not leave an empty one
     with StopRequest() as stop:  # from the run directory's creation on, a signal ends the run with its `end` record
-        run_dir, runlog = _new_run_dir(runs_dir, plan.experiment.name)
+        run_id, problem, runlog = None, None, _RankSilent()
+        if distributed.is_main():  # rank 0 names and creates the one run directory, every other rank takes its name
+            try:
+                run_dir, runlog = new_run_dir(runs_dir, plan.experiment.name)
+                run_id = run_dir.name
+            except UserError as exc:
+                problem = str(exc)
+        run_id, problem = distributed.broadcast((run_id, problem))
+        if problem:
+            raise UserError(problem)
+        run_dir = runs_dir / run_id
         header = {
-            "run_id": run_dir.name,
+            "run_id": run_id,
             "experiment_file": str(plan.experiment_file),
             "experiment": config,
             "profile": plan.profile,
             "profile_reason": plan.reason,
             "overrides": plan.overrides,
             "device": "cuda" if plan.cuda else "cpu",
+            "group": group or plan.experiment.name,
+            "world_size": distributed.world_size(),
+            "backend": backend,
             "versions": library_versions(),
             "argv": sys.argv,
             "data": {
@@ -121,41 +189,24 @@ def run(
         return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, stop=stop)
 
 
-def _config(plan: Plan) -> dict[str, Any]:
-    """The experiment's config for the header; hashing the rubrics' code and data can fail on user-defined ones."""
-    try:
-        return plan.experiment.to_config()
-    except (OSError, TypeError) as exc:
-        raise UserError(f"{plan.experiment_file}: cannot version the rubrics (their source file and data must be "
-                        f"readable): {type(exc).__name__}: {exc}") from None  # fmt: skip
-
-
-def _new_run_dir(runs_dir: Path, name: str, tries: int = 20) -> tuple[Path, RunLog]:
-    """A new run directory under a fresh id (another on a clash with an existing one) and its open run log."""
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(tries):
-            run_dir = runs_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-            try:
-                run_dir.mkdir()
-            except FileExistsError:
-                continue
-            return run_dir, RunLog(run_dir)
-    except OSError as exc:
-        raise UserError(f"--runs-dir {runs_dir}: cannot write there ({exc.strerror})") from None
-    raise UserError(f"--runs-dir {runs_dir}: {tries} new run ids in a row were taken (the last: {run_dir.name}); "
-                    "another process is creating runs with this name at the same time, try again")  # fmt: skip
-
-
 def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     """Continue an interrupted or crashed run from its last checkpoint, in the same run directory and W&B run."""
     from harness.data.corpus import load_corpus
     from harness.training.callback import StopRequest
 
+    _join_processes()
     with StopRequest() as stop:  # a signal from here on ends the session with an `end` record
-        runlog = RunLog(run_dir)  # first: the lock makes this process the run's one writer, and a torn tail is cut
+        # First: the lock makes rank 0 the run's one writer (a second resume is refused), and a torn tail is cut.
+        runlog, problem = _RankSilent(), None
+        if distributed.is_main():
+            try:
+                runlog = RunLog(run_dir)
+            except UserError as exc:
+                problem = str(exc)
+        if problem := distributed.broadcast(problem):
+            raise UserError(problem)
         try:
-            if runlog.recovered:
+            if isinstance(runlog, RunLog) and runlog.recovered:
                 print(f"harness: {runlog.recovered}", file=sys.stderr, flush=True)
             try:
                 previous = read_run(run_dir)
@@ -164,9 +215,16 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
             if previous.status == "completed":
                 raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
             header = previous.header
+            if (started_on := header.get("world_size", 1)) != distributed.world_size():
+                raise UserError(
+                    f"--resume {run_dir}: the run trained on {started_on} process(es); resume it with as many (now "
+                    f"{distributed.world_size()}), or its batches and schedule would change"
+                )
             plan = _plan(header["experiment_file"], header["profile"], header["overrides"])
             # The header holds the config as written, credentials replaced: compare like with like.
-            now = redact_value(json.loads(json.dumps(_config(plan), ensure_ascii=False)))
+            now = redact_value(
+                json.loads(json.dumps(header_config(plan.experiment, plan.experiment_file), ensure_ascii=False))
+            )
             if changed := [key for key in now if now[key] != header["experiment"].get(key)]:
                 raise UserError(
                     f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
@@ -176,42 +234,18 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
         except BaseException:
             runlog.close()
             raise
-        checkpoint = latest_checkpoint(run_dir)
+        checkpoint = distributed.broadcast(latest_checkpoint(run_dir))
         step = checkpoint_step(checkpoint)
         runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
-        print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
+        if distributed.is_main():
+            print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
         return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint, stop=stop)
-
-
-def checkpoint_step(checkpoint: Path | None) -> int:
-    """The optimizer step a Trainer checkpoint was saved at (0 for none)."""
-    return int(checkpoint.name.split("-")[1]) if checkpoint else 0
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete Trainer checkpoint (one whose trainer_state.json was written)."""
     done = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
-
-
-def _finish_from(checkpoint: Path, model: Any, evaluator: Any, max_steps: int, stop: Any) -> None:
-    """A checkpoint at max_steps has nothing left to train (the Trainer would train one step past it when the
-    checkpoint falls mid-epoch): load its adapter and hold the final round if it is not recorded yet."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    set_peft_model_state_dict(model, load_file(checkpoint / "adapter_model.safetensors"))
-    if max_steps not in evaluator.done:
-        evaluator.round(max_steps, should_stop=lambda: stop.requested)
-
-
-def _every_round_failed(run_dir: Path) -> str | None:
-    """The first error when no evaluation round of the run produced a score (a run that measured nothing did not
-    complete), else None."""
-    rounds = read_run(run_dir).of("eval")
-    if rounds and all(r.get("error") or not r.get("means") for r in rounds):
-        return next((str(r["error"]) for r in rounds if r.get("error")), "no rubric scored any conversation")
-    return None
 
 
 def fit(
@@ -240,7 +274,11 @@ def fit(
     from harness.training.model import load
 
     experiment, t = plan.experiment, plan.experiment.training
-    tracker = Tracker(run_dir, header["run_id"], experiment.name, header, resume=checkpoint is not None)
+    tracker = (
+        Tracker(run_dir, header["run_id"], header.get("group", experiment.name), header, resume=checkpoint is not None)
+        if distributed.is_main()
+        else _RankSilent()
+    )
     status, adapter = "failed", None
     try:
         if checkpoint is None:
@@ -248,8 +286,13 @@ def fit(
         else:
             tracker.preload(read_run(run_dir).conversations(), [r.name for r in experiment.rubrics])
         torch.manual_seed(t.seed)
-        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu")
+        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing)
+        if experiment.generation.chat_template and not tokenizer.chat_template:
+            raise UserError("GenerationSpec.chat_template: the model's tokenizer has no chat template; set it False")
         model = get_peft_model(model, _lora_config(experiment, model))
+        trainable, total = model.get_nb_trainable_parameters()
+        runlog.write("model", lora_targets=sorted(model.peft_config["default"].target_modules), parameters=total,
+                     trainable_parameters=trainable)  # fmt: skip
         blocks, dropped = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         runlog.write("data", blocks=len(blocks), block_size=experiment.data.block_size, tail_tokens_dropped=dropped)
         args = TrainingArguments(
@@ -276,10 +319,12 @@ def fit(
             use_cpu=not plan.cuda,
             dataloader_num_workers=0,
             disable_tqdm=True,
+            ddp_timeout=distributed.TIMEOUT_S,
+            ddp_find_unused_parameters=False,  # every LoRA weight takes part in every step
         )
         evaluator = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict)
-        if checkpoint is not None:
-            evaluator.done |= {s for s in read_run(run_dir).eval_steps()}
+        # A resume redoes no completed round, even one before the first checkpoint (step 0's model is the same).
+        evaluator.done |= set(read_run(run_dir).eval_steps())
         with contextlib.nullcontext(stop) if stop is not None else StopRequest() as stop:
             trainer = Trainer(
                 model=model,
@@ -294,21 +339,26 @@ def fit(
             gc.freeze()  # the model, data and libraries live all run: keep the collector from rescanning them
             try:
                 if checkpoint_step(checkpoint) >= t.max_steps:
-                    _finish_from(checkpoint, model, evaluator, t.max_steps, stop)
+                    finish_from(checkpoint, model, evaluator, t.max_steps, stop)
                 elif not stop.requested:  # (a signal during W&B init or model load: nothing to train or save)
                     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
             except RoundStopped:  # a stop inside a round before this session trained a step: the last checkpoint holds
                 pass
+            except RuntimeError as exc:
+                if distributed.lost_peer(exc):
+                    raise RankLost(f"rank {distributed.rank()} lost contact with another rank ({exc})") from exc
+                raise
             finally:
                 gc.unfreeze()
         if stop.requested:
             status = "interrupted"
         else:
-            model.save_pretrained(run_dir / "adapter")
-            tokenizer.save_pretrained(run_dir / "adapter")
+            if distributed.is_main():
+                model.save_pretrained(run_dir / "adapter")
+                tokenizer.save_pretrained(run_dir / "adapter")
             adapter = run_dir / "adapter"  # only once saved: a full disk must not leave a path to a broken adapter
-            status = "completed" if (failure := _every_round_failed(run_dir)) is None else "failed"
-            if failure:
+            status = "completed" if (failure := every_round_failed(run_dir)) is None else "failed"
+            if failure and distributed.is_main():
                 print(f"harness: every evaluation round failed ({failure}); the run is marked failed",
                       file=sys.stderr, flush=True)  # fmt: skip
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rubrics.build import CORRUPTIONS
-from rubrics.validate import DEFAULT, agreement, load
+from rubrics.validate import DEFAULT, agreement, load, real_sentences, real_text_agreement
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +49,23 @@ def test_contamination_counts_exactly_without_false_positives(result):
 
 def test_every_measure_is_json(result):
     assert json.loads(json.dumps(result))["contamination"]["n"] == result["contamination"]["n"]
+
+
+def test_real_sentences_are_read_from_text_tsv_and_conllu(tmp_path):
+    (tmp_path / "a.txt").write_text("朝は晴れていた。\n\n昼から雨になった。\n", encoding="utf-8")
+    (tmp_path / "b.tsv").write_text("news\t駅前に新しい店ができた。\n", encoding="utf-8")
+    (tmp_path / "c.conllu").write_text("# sent_id = 1\n# text = 今日は休みです。\n1\t今日\n", encoding="utf-8")
+    assert real_sentences(tmp_path / "a.txt") == ["朝は晴れていた。", "昼から雨になった。"]
+    assert real_sentences(tmp_path / "b.tsv") == ["駅前に新しい店ができた。"]
+    assert real_sentences(tmp_path / "c.conllu") == ["今日は休みです。"]
+
+
+def test_real_text_measure_reports_every_corruption_kind(tmp_path):
+    path = tmp_path / "s.txt"
+    path.write_text(
+        "\n".join(row["text"] for row, _ in load(DEFAULT / "fluency.jsonl") if row["kind"] == "formal"),
+        encoding="utf-8",
+    )
+    result = real_text_agreement([path])
+    assert set(result["kinds"]) == set(CORRUPTIONS)
+    assert result["below_half"] <= 0.1 and result["auc"] >= 0.9
