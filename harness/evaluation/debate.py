@@ -188,13 +188,15 @@ def build_reference_chain(model: Any, tokenizer: Any, generation: GenerationSpec
     return (PROMPT | llm.bind(pipeline_kwargs=kwargs) | RunnableLambda(first_line)).with_config(run_name="debate_turn")
 
 
-def most_tokens(scenario: Scenario, max_new_tokens: int, tokenizer: Any) -> int:
-    """The most tokens a scenario's last turn can hold: its prompt with every earlier turn at full length, plus the
-    answer. Past the model's context window a turn errors or turns to noise, so this is checked before a run."""
+def most_tokens(scenario: Scenario, generation: GenerationSpec, tokenizer: Any) -> int:
+    """The most tokens a scenario's last turn can hold: its prompt (plain or through the chat template) with every
+    earlier turn at full length, plus the answer. Past the model's context window a turn errors or turns to noise,
+    so this is checked before a run."""
     speakers = [scenario.speakers[i % len(scenario.speakers)] for i in range(scenario.turns)]
-    skeleton = PROMPT.format(topic=scenario.topic, cast="と".join(scenario.speakers),
-                             history="".join(f"{s}：\n" for s in speakers[:-1]), speaker=speakers[-1])  # fmt: skip
-    return len(tokenizer(skeleton)["input_ids"]) + scenario.turns * max_new_tokens
+    inputs = {"topic": scenario.topic, "cast": "と".join(scenario.speakers),
+              "history": "".join(f"{s}：\n" for s in speakers[:-1]), "speaker": speakers[-1]}  # fmt: skip
+    skeleton = chat_prompt(tokenizer)(inputs) if generation.chat_template else PROMPT.format(**inputs)
+    return len(tokenizer(skeleton)["input_ids"]) + scenario.turns * generation.max_new_tokens
 
 
 class RoundStopped(Exception):

@@ -79,7 +79,7 @@ class RunLog:
 
 
 # What readers rely on in each record type; a record without it is damage, named with its line.
-_REQUIRED = {"header": ("run_id",), "metrics": ("step",), "conversation": ("step", "scenario"), "trace": ("step",),
+_REQUIRED = {"header": ("run_id",), "metrics": ("step",), "conversation": ("step",), "trace": ("step",),
              "eval": ("step",), "end": ("status",), "resume": ("from_step",)}  # fmt: skip
 
 

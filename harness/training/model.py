@@ -83,11 +83,11 @@ def check_context(experiment: Experiment) -> None:
         return
     keys = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
     context = next((v for k in keys if isinstance(v := getattr(config, k, None), int)), None)
-    if context is None:
-        return
+    if context is None or (experiment.generation.chat_template and not tokenizer.chat_template):
+        return  # (a missing chat template is refused, with its own line, when the model loads)
     max_new = experiment.generation.max_new_tokens
     for scenario in experiment.scenarios:
-        if (need := most_tokens(scenario, max_new, tokenizer)) > context:
+        if (need := most_tokens(scenario, experiment.generation, tokenizer)) > context:
             raise UserError(
                 f"Scenario {scenario.name!r}: its last turn can need {need} tokens (the prompt with {scenario.turns} "
                 f"turns of up to GenerationSpec.max_new_tokens={max_new}) but {experiment.model.name_or_path} reads "
