@@ -1,6 +1,8 @@
 """Measure each rubric's agreement with a labelled set: `python -m rubrics.validate [DIR]` (default data/validation).
 
 Prints AUC, accuracy and rank correlation overall and per hard-case kind; `--json` prints the same as one object.
+`--relevance FILE` measures relevance alone on any JSONL of `{"label": "kaggle" | "ml" | "other", "kind", "text"}`
+rows, e.g. real text gathered for measuring that must not enter the repository.
 `--real FILE...` measures fluency on real sentences instead (one a line, a `.tsv`'s last column, or a CoNLL-U file's
 `# text =` lines): the share scored below 0.5, and the AUC against each corruption of the same sentences.
 """
@@ -100,7 +102,8 @@ def real_text_agreement(paths: list[Path], seed: int = 7) -> dict:
 
 def relevance_agreement(path: Path) -> dict:
     """Kaggle talk above general ML above unrelated talk, including unrelated texts that share Kaggle's words."""
-    scored = [(row, relevance(conv).value) for row, conv in load(path)]
+    rows = load(path)
+    scored = list(zip([row for row, _ in rows], [s.value for s in relevance.many([c for _, c in rows])], strict=True))
     by = {c: [v for row, v in scored if row["label"] == c] for c in ("kaggle", "ml", "other")}
     order = {"kaggle": 2, "ml": 1, "other": 0}
     predicted = [min(order, key=lambda c: abs(order[c] / 2 - v)) for _, v in scored]
@@ -111,6 +114,7 @@ def relevance_agreement(path: Path) -> dict:
         "auc_ml_vs_other": _auc(by["ml"], by["other"]),
         "mean": {c: sum(vs) / len(vs) for c, vs in by.items() if vs},
         "accuracy": sum(p == row["label"] for p, (row, _) in zip(predicted, scored, strict=True)) / len(scored),
+        "other_below_half": sum(v < 0.5 for v in by["other"]) / len(by["other"]) if by["other"] else float("nan"),
         "spearman": _rho([order[row["label"]] for row, _ in scored], [v for _, v in scored]),
         "kinds": {  # each unrelated kind against all Kaggle talk, each Kaggle kind against all unrelated talk
             f"{label}:{k}": _auc([v for row, v in scored if row["label"] == label and row["kind"] == k], by["other"])
@@ -167,9 +171,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT, help="folder with the three JSONL files")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--relevance", type=Path, metavar="FILE", help="measure relevance alone on this labelled JSONL")
     parser.add_argument("--real", nargs="+", type=Path, metavar="FILE", help="measure fluency on real sentences")
     args = parser.parse_args(argv)
-    result = {"fluency_real": real_text_agreement(args.real)} if args.real else agreement(args.directory)
+    if args.relevance and not args.relevance.is_file():
+        parser.exit(2, f"{args.relevance}: no such file; pass a JSONL of label/kind/text rows\n")
+    if args.relevance:
+        result = {"relevance": relevance_agreement(args.relevance)}
+    elif args.real:
+        result = {"fluency_real": real_text_agreement(args.real)}
+    else:
+        result = agreement(args.directory)
     if args.json:
         json.dump(result, sys.stdout, ensure_ascii=False, indent=1)
         print()

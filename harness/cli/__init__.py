@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from harness import distributed
 from harness.cli._failures import describe_exit, describe_os_failure, os_failure
 from harness.errors import UserError
 from harness.records.runlog import redact
@@ -54,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as exc:
-        print(redact(f"harness: error: {exc}"), file=sys.stderr)
+        if distributed.is_main():  # every rank of a launch meets the same mistake: say it once
+            print(redact(f"harness: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)

@@ -107,7 +107,12 @@ class Evaluator:
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         try:
             # Sampling is seeded per step without disturbing the training RNG streams.
-            with torch.no_grad(), torch.random.fork_rng(devices=devices), generation_threads(self.model):
+            with (
+                torch.no_grad(),
+                torch.random.fork_rng(devices=devices),
+                generation_threads(self.model),
+                distributed.full_parameters(self.model),  # sharded (FSDP2): gathered, so ranks decode independently
+            ):
                 torch.manual_seed(self.experiment.generation.seed + step)
                 conversations, trace = hold_debates(self.chain, mine, should_stop)
         except RoundStopped as exc:

@@ -235,6 +235,9 @@ class TrainingSpec:
     """Seed for data order, LoRA init and dropout."""
     gradient_checkpointing: bool = False
     """Trade compute for memory on large models."""
+    fsdp: bool = False
+    """Under torchrun / accelerate launch, shard the base weights across the processes (FSDP2, applied by transformers
+    at load); one process ignores it."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -334,6 +337,8 @@ class Experiment:
         dupes = sorted({n for n in names if names.count(n) > 1})
         _require(not dupes, f"Experiment.scenarios: duplicate scenario names {dupes}")
         _require(len(self.rubrics) > 0, "Experiment.rubrics must hold at least one rubric")
+        _require(not (self.training.fsdp and self.model.quantization), "TrainingSpec.fsdp: sharding quantized (QLoRA) "
+                 "base weights is not supported; drop fsdp or ModelSpec.quantization")  # fmt: skip
         if self.gate is not None:
             unknown = sorted(set(self.gate.tolerances) - {r.name for r in self.rubrics})
             _require(not unknown, f"GateSpec.tolerances: {unknown} are not rubrics of this experiment")

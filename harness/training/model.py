@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness import distributed
 from harness.errors import UserError
 from harness.spec.experiment import Experiment, ModelSpec
 from harness.spec.profiles import resolve_model_path
@@ -38,8 +39,18 @@ def _quantized(spec: ModelSpec, dtype: Any) -> dict[str, Any]:
     return {"quantization_config": config, "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
 
 
-def load(spec: ModelSpec, device: str, gradient_checkpointing: bool = False) -> tuple[Any, Any]:
-    """The model (train mode, on `device`) and its tokenizer set up for left-padded batched generation."""
+def _sharded() -> dict[str, Any]:
+    """from_pretrained arguments that shard the base weights over every process (transformers applies FSDP2's
+    fully_shard per decoder layer and to the whole model; gloo on CPU, nccl on CUDA). The LoRA weights added later
+    stay whole on every rank; the Trainer broadcasts them from rank 0 and averages their gradients."""
+    from transformers.distributed import DistributedConfig
+
+    return {"distributed_config": DistributedConfig(fsdp_size=distributed.world_size())}
+
+
+def load(spec: ModelSpec, device: str, gradient_checkpointing: bool = False, fsdp: bool = False) -> tuple[Any, Any]:
+    """The model (train mode, on `device`) and its tokenizer set up for left-padded batched generation; with `fsdp`
+    and several processes, the base weights sharded across them by transformers (FSDP2 `fully_shard`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging
@@ -49,9 +60,10 @@ def load(spec: ModelSpec, device: str, gradient_checkpointing: bool = False) -> 
     path = resolve_model_path(spec)
     dtype = getattr(torch, spec.dtype) if device == "cuda" else torch.float32
     quantized = _quantized(spec, dtype) if spec.quantization else {}
+    sharded = _sharded() if fsdp and distributed.world_size() > 1 else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **quantized)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **quantized, **sharded)
     except OSError as exc:
         raise UserError(f"cannot load model {spec.name_or_path!r}: {str(exc).splitlines()[0]}") from exc
     if quantized:  # k-bit weights stay frozen; norms in float32 and input grads on, as peft's QLoRA recipe does
@@ -62,7 +74,7 @@ def load(spec: ModelSpec, device: str, gradient_checkpointing: bool = False) -> 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    if not quantized:  # bitsandbytes placed the quantized weights already
+    if not quantized and not sharded:  # bitsandbytes or FSDP placed the weights already
         model.to(device)
     model.train()
     return model, tokenizer

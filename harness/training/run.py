@@ -123,9 +123,8 @@ class _RankSilent:
 
 def _join_processes() -> str | None:
     """Under torchrun / accelerate launch, join the process group (its backend's name); None for one process."""
-    if engine := distributed.unsupported_launch():
-        raise UserError(f"{engine} is not supported yet: evaluation rounds generate on each rank's full model; launch "
-                        "with plain DDP (torchrun, or accelerate launch without FSDP/DeepSpeed)")  # fmt: skip
+    if refusal := distributed.unsupported_launch():
+        raise UserError(refusal)
     return distributed.init()
 
 
@@ -148,9 +147,7 @@ def run(
     overrides = {"max_steps": max_steps, "eval_every": eval_every, "settings": settings or {}}
     plan = _plan(experiment_path, profile, overrides)
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
-    config = header_config(
-        plan.experiment, plan.experiment_file
-    )  # before the run directory exists: a failure here must not leave an empty one
+    config = header_config(plan.experiment, plan.experiment_file)  # before the run directory: none left empty
     with StopRequest() as stop:  # from the run directory's creation on, a signal ends the run with its `end` record
         run_id, problem, runlog = None, None, _RankSilent()
         if distributed.is_main():  # rank 0 names and creates the one run directory, every other rank takes its name
@@ -174,6 +171,7 @@ def run(
             "group": group or plan.experiment.name,
             "world_size": distributed.world_size(),
             "backend": backend,
+            "sharding": distributed.sharding(plan.experiment.training.fsdp),
             "versions": library_versions(),
             "argv": sys.argv,
             "data": {
@@ -215,6 +213,8 @@ def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
             if previous.status == "completed":
                 raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
             header = previous.header
+            if refusal := distributed.unresumable(header):
+                raise UserError(f"--resume {run_dir}: {refusal}")
             if (started_on := header.get("world_size", 1)) != distributed.world_size():
                 raise UserError(
                     f"--resume {run_dir}: the run trained on {started_on} process(es); resume it with as many (now "
@@ -286,13 +286,13 @@ def fit(
         else:
             tracker.preload(read_run(run_dir).conversations(), [r.name for r in experiment.rubrics])
         torch.manual_seed(t.seed)
-        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing)
+        model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing, t.fsdp)
         if experiment.generation.chat_template and not tokenizer.chat_template:
             raise UserError("GenerationSpec.chat_template: the model's tokenizer has no chat template; set it False")
         model = get_peft_model(model, _lora_config(experiment, model))
         trainable, total = model.get_nb_trainable_parameters()
         runlog.write("model", lora_targets=sorted(model.peft_config["default"].target_modules), parameters=total,
-                     trainable_parameters=trainable)  # fmt: skip
+                     trainable_parameters=trainable, sharded_parameters=distributed.sharded(model))  # fmt: skip
         blocks, dropped = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         runlog.write("data", blocks=len(blocks), block_size=experiment.data.block_size, tail_tokens_dropped=dropped)
         args = TrainingArguments(
@@ -310,6 +310,7 @@ def fit(
             save_strategy="steps",
             save_steps=t.save_steps or experiment.eval_every,
             save_total_limit=2,
+            save_only_model=t.fsdp and distributed.world_size() > 1,  # transformers keeps no optimizer state there
             seed=t.seed,
             data_seed=t.seed,
             bf16=plan.cuda and experiment.model.dtype == "bfloat16",
@@ -353,8 +354,8 @@ def fit(
         if stop.requested:
             status = "interrupted"
         else:
+            model.save_pretrained(run_dir / "adapter", is_main_process=distributed.is_main())  # FSDP gathers shards
             if distributed.is_main():
-                model.save_pretrained(run_dir / "adapter")
                 tokenizer.save_pretrained(run_dir / "adapter")
             adapter = run_dir / "adapter"  # only once saved: a full disk must not leave a path to a broken adapter
             status = "completed" if (failure := every_round_failed(run_dir)) is None else "failed"

@@ -9,7 +9,7 @@ from rubrics.relevance import MODEL as RELEVANCE_MODEL
 
 def test_training_data_is_disjoint_from_validation():
     held_out = build.validation_texts()
-    training = {text for text, _, _ in build.labelled_relevance()}
+    training = {text for text, _, _ in build.labelled_relevance() + build.labelled_context()}
     training |= {row["text"] for row in build.read_jsonl(build.TRAIN / "natural.jsonl")}
     assert held_out and not held_out & training
 

@@ -2,7 +2,7 @@ import pytest
 
 from rubrics import relevance
 from rubrics.records import Conversation, Turn
-from rubrics.relevance import _known, _model, text_features
+from rubrics.relevance import _known, _model, read, text_features, topic_classes
 
 
 def value(text: str) -> float:
@@ -74,4 +74,59 @@ def test_the_batch_path_finds_exactly_the_text_features_the_model_weighs(texts):
     conversation = Conversation(tuple(Turn("AB"[i % 2], t) for i, t in enumerate(texts)))
     batch = [Conversation.from_text("LBが怖い"), conversation, Conversation.from_text("CVを信じろ")]
     which, found = _known(batch, model)
-    assert [model.features[f] for f in found[which == 1]] == sorted(text_features(texts) & set(model.features))
+    expected = text_features(texts, set(model.features)) & set(model.features)
+    assert [model.features[f] for f in found[which == 1]] == sorted(expected)
+
+
+# Medals, ranks, scores, contests and notebooks outside Kaggle, with numerals (the cases first).
+CONTEXT_NEGATIVES = [
+    "日本は金20、銀12、銅13で計45個のメダルを獲得した。",
+    "合唱祭の結果は金賞1組、銀賞3組、銅賞5組でした。",
+    "吹奏楽コンクールで金賞を取って、支部大会に進むことになった",
+    "期末テストの学年順位が15位から4位に上がった",
+    "サッカーの順位表を見ると、首位との勝ち点差はまだ6ある",
+    "早押しクイズの決勝は、最後の1問で逆転されて2位だった",
+    "方眼ノートを5冊まとめ買いしたら、1冊おまけがついてきた",
+]
+# Kaggle talk without the word Kaggle.
+JARGON = [
+    "金圏ボーダーまであと0.001なので、最後のサブに賭ける",
+    "fork したNotebookをちょっと直しただけでLBが上がった",
+    "チームマージの期限が明日なので、CVの近い人に声をかけた",
+    "Publicで銀圏だったのに、Privateでshakeして圏外に落ちた",
+]
+
+
+@pytest.mark.parametrize("text", CONTEXT_NEGATIVES)
+def test_medals_ranks_and_contests_outside_kaggle_are_not_kaggle(text):
+    assert value(text) < 0.5
+
+
+@pytest.mark.parametrize("text", JARGON)
+def test_kaggle_jargon_without_the_word_kaggle_is_kaggle(text):
+    assert value(text) > 0.8
+
+
+def test_numbers_carry_no_topic():
+    assert value("日本は金20、銀12、銅13で計45個のメダルを獲得した。") == value(
+        "日本は金7、銀5、銅9で計21個のメダルを獲得した。"
+    )
+
+
+def test_a_tag_is_an_artefact_not_talk():
+    assert value("最近は毎週末に山登りしてる #kaggle") == value("最近は毎週末に山登りしてる")
+    assert value("最近は毎週末に山登りしてる #kaggle") < 0.3
+    assert read("山登り #kaggle https://t.co/x").surfaces == read("山登り").surfaces
+
+
+def test_a_number_loop_is_not_kaggle_talk():
+    loop = value("今回はCV LB 0.0002 0.8812 0.8812 0.8812 0.8812 0.")
+    assert loop < 0.8 < value("今回はCVとLBの差が大きいので、最終サブはCVで選ぶ")
+    assert value("今回のコンペ、CVは0.912なのにPublic LBが0.89で全然合わない") > 0.9  # scores in talk still count
+
+
+def test_a_word_the_model_never_saw_reads_through_its_class():
+    model = _model()
+    assert "陸上" not in model.features and topic_classes()["陸上"] == topic_classes()["卓球"]
+    assert topic_classes()["陸上"] in text_features(["陸上の大会"], set(model.features))
+    assert topic_classes()["大会"] not in text_features(["陸上の大会"], {"大会"})  # known words stand for themselves

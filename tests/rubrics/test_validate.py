@@ -41,6 +41,12 @@ def test_relevance_is_not_fooled_by_shared_surface_words(result):
     assert hard and min(hard.values()) >= 0.90
 
 
+def test_relevance_keeps_unrelated_talk_below_half_with_numbers_and_medals(result):
+    kinds = {row["kind"] for row, _ in load(DEFAULT / "relevance.jsonl")}
+    assert {"hard_music", "hard_school", "hard_score", "hard_quiz"} <= kinds
+    assert result["relevance"]["other_below_half"] >= 22 / 24  # the target for medal/rank/contest sentences
+
+
 def test_contamination_counts_exactly_without_false_positives(result):
     c = result["contamination"]
     assert c["exact"] >= 0.97
