@@ -6,9 +6,11 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.errors import UserError
 from harness.evaluation.scoring import read_items, write_scored
+from rubrics.records import Conversation
 
 HELP = "score JSON lines of texts or conversations with every rubric"
 DESCRIPTION = (
@@ -36,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_whole(path: Path, items: list) -> None:
+def _write_whole(path: Path, items: list[tuple[Any, Conversation]]) -> None:
     """All of the output or none of it: lines go to a temporary file beside OUT, renamed over OUT once complete."""
     partial = path.with_name(f".{path.name}.partial")
     try:
