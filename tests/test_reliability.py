@@ -126,11 +126,11 @@ def test_a_generation_failure_is_recorded_and_training_continues(write_experimen
     real = evaluation.hold_debates
     calls = []
 
-    def flaky(chain, scenarios):
+    def flaky(chain, scenarios, *args):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("CUDA error: device-side assert triggered")
-        return real(chain, scenarios)
+        return real(chain, scenarios, *args)
 
     monkeypatch.setattr(evaluation, "hold_debates", flaky)
     runs = tmp_path / "runs"
@@ -145,7 +145,7 @@ def test_a_generation_failure_is_recorded_and_training_continues(write_experimen
 def test_strict_makes_an_evaluation_failure_fatal(write_experiment, tmp_path, monkeypatch, capsys) -> None:
     import harness.evaluation.round as evaluation
 
-    def broken(chain, scenarios):
+    def broken(chain, scenarios, *args):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(evaluation, "hold_debates", broken)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.gate.gate import (
+    Side,
     _rules_from,
     _side,
     baseline_path,
@@ -44,6 +45,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/gate", help="where EXPERIMENT.gate.{json,md} go (default: runs/gate)")
 
 
+def _checked(side: Side, path: Path) -> Side:
+    """A baseline file of the wrong shape is the user's to fix in one line (exit 2), never a traceback or exit 1."""
+
+    def strings(value: object) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    def conversation(c: object) -> bool:
+        return (isinstance(c, dict) and isinstance(c.get("step"), int) and isinstance(c.get("scenario"), str)
+                and isinstance(c.get("topic"), str) and isinstance(c.get("turns"), list)
+                and all(isinstance(t, dict) and isinstance(t.get("speaker"), str) and isinstance(t.get("text"), str)
+                        for t in c["turns"]))  # fmt: skip
+
+    problems = {
+        "rules": strings(side.rules),
+        "texts": strings(side.texts) and bool(side.texts),
+        "raw_count": isinstance(side.raw_count, int) and side.raw_count > 0,
+        "train_key": side.train_key is None or isinstance(side.train_key, str),
+        "conversations": side.conversations is None
+        or (isinstance(side.conversations, list) and all(conversation(c) for c in side.conversations)),
+    }
+    if bad := [field for field, ok in problems.items() if not ok]:
+        raise UserError(f"{path}: not a gate baseline file ({', '.join(bad)} of the wrong shape); write it again "
+                        "with --update-baseline")  # fmt: skip
+    return side
+
+
 def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     experiment_file = Path(args.experiment).resolve()
@@ -63,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
         write_baseline(path, candidate)
         print(f"harness: gate baseline written: {path} ({time.perf_counter() - started:.0f} s)")
         return 0
-    baseline = side_at_revision(args.against, experiment_file) if args.against else read_baseline(path)
+    baseline = side_at_revision(args.against, experiment_file) if args.against else _checked(read_baseline(path), path)
     if baseline.conversations is not None and baseline.train_key != train_key(experiment):
         print(f"harness: {path.name} was trained under other settings or code; retraining the baseline from its "
               "texts (--update-baseline saves this)", file=sys.stderr, flush=True)  # fmt: skip

@@ -85,6 +85,7 @@ def _run_to_resume(args: argparse.Namespace) -> Path:
 def main(args: argparse.Namespace) -> int:
     from harness import distributed
     from harness.evaluation.round import EvalFailed
+    from harness.records.runlog import redact
     from harness.spec.profiles import parse_settings
     from harness.training.callback import Diverged
     from harness.training.run import RankLost, resume, run
@@ -99,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
             run_dir, status = run(args.experiment, args.profile, Path(args.runs_dir), args.max_steps, args.eval_every,
                                   strict=args.strict, settings=settings, group=args.group)  # fmt: skip
     except (Diverged, EvalFailed, RankLost) as exc:
-        print(f"harness: run failed: {exc}", file=sys.stderr)
+        print(redact(f"harness: run failed: {exc}"), file=sys.stderr)
         return EXIT_CODES["failed"]
     if not distributed.is_main():
         return EXIT_CODES[status]

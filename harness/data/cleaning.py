@@ -19,6 +19,7 @@ from hojichar import Document, Filter
 from hojichar.filters.deduplication import GenerateDedupLSH, InlineDeduplicator
 from hojichar.filters.document_filters import AcceptJapanese, DocumentLengthFilter
 
+from harness.errors import UserError
 from harness.spec.rules import Rule, rule_name
 from rubrics.contamination import find_artefacts
 
@@ -256,7 +257,7 @@ def apply_rules(texts: Iterable[str], rules: Iterable[Rule], n_examples: int = 3
         kept = []
         for doc in current:
             before = doc.text
-            doc = rule.apply(doc)
+            doc = _apply(rule, s.name, doc)
             out = None if doc.is_rejected else doc.text
             if out != before:
                 s.changed += out is not None
@@ -269,6 +270,19 @@ def apply_rules(texts: Iterable[str], rules: Iterable[Rule], n_examples: int = 3
         stats.append(s)
         current = kept
     return [d.text for d in current], stats
+
+
+def _apply(rule: Rule, name: str, document: Document) -> Document:
+    """One rule on one document; a rule that raises or returns no Document is the user's to fix, in one line."""
+    try:
+        out = rule.apply(document)
+    except Exception as exc:
+        raise UserError(f"cleaning rule {name}: {type(exc).__name__}: {exc} (on the document "
+                        f"{document.text[:40]!r}); fix the rule or leave it out of cleaning=") from None  # fmt: skip
+    if not isinstance(out, Document):
+        raise UserError(f"cleaning rule {name}: apply() returned {type(out).__name__}, not the Document; return the "
+                        "document (set document.is_rejected = True to drop it)")  # fmt: skip
+    return out
 
 
 def clean_one(text: str, rule: Rule) -> str | None:

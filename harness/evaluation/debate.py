@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -218,12 +218,34 @@ def build_reference_chain(model: Any, tokenizer: Any, generation: GenerationSpec
     return (PROMPT | llm.bind(pipeline_kwargs=kwargs) | RunnableLambda(first_line)).with_config(run_name="debate_turn")
 
 
-def hold_debates(chain: Runnable, scenarios: Sequence[Scenario]) -> tuple[list[Conversation], list[dict[str, Any]]]:
-    """Every scenario's debate, turn by turn: each turn is one batched chain call over all scenarios still talking."""
+def most_tokens(scenario: Scenario, generation: GenerationSpec, tokenizer: Any) -> int:
+    """The most tokens a scenario's last turn can hold: its prompt (plain or through the chat template) with every
+    earlier turn at full length, plus the answer. Past the model's context window a turn errors or turns to noise,
+    so this is checked before a run."""
+    speakers = [scenario.speakers[i % len(scenario.speakers)] for i in range(scenario.turns)]
+    inputs = {"topic": scenario.topic, "cast": "と".join(scenario.speakers),
+              "history": "".join(f"{s}：\n" for s in speakers[:-1]), "speaker": speakers[-1]}  # fmt: skip
+    skeleton = chat_prompt(tokenizer)(inputs) if generation.chat_template else PROMPT.format(**inputs)
+    return len(tokenizer(skeleton)["input_ids"]) + scenario.turns * generation.max_new_tokens
+
+
+class RoundStopped(Exception):
+    """A stop was requested (SIGINT/SIGTERM) while a round was under way: the round is abandoned between turns."""
+
+
+def hold_debates(
+    chain: Runnable, scenarios: Sequence[Scenario], should_stop: Callable[[], bool] | None = None
+) -> tuple[list[Conversation], list[dict[str, Any]]]:
+    """Every scenario's debate, turn by turn: each turn is one batched chain call over all scenarios still talking.
+
+    `should_stop` is asked before every turn, so a stop request ends even a long round within one turn.
+    """
     recorder = TraceRecorder()
     turns: dict[str, list[Turn]] = {s.name: [] for s in scenarios}
     with reuse_kv():
         for index in range(max(s.turns for s in scenarios)):
+            if should_stop is not None and should_stop():
+                raise RoundStopped(f"stopped before turn {index + 1}")
             _turn(chain, scenarios, index, turns, recorder)
     conversations = [Conversation(tuple(turns[s.name]), scenario=s.name, topic=s.topic) for s in scenarios]
     return conversations, recorder.events

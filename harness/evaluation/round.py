@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness import distributed
-from harness.evaluation.debate import build_chain, generation_threads, hold_debates
+from harness.evaluation.debate import RoundStopped, build_chain, generation_threads, hold_debates
 from harness.evaluation.quality import appearance
-from harness.records.runlog import RunLog
+from harness.records.runlog import RunLog, redact
 from harness.records.tracking import Tracker
 from harness.spec.experiment import Experiment
 from rubrics import Rubric
@@ -51,6 +51,9 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+__all__ = ["EvalFailed", "Evaluator", "RoundStopped", "score"]
+
+
 class EvalFailed(RuntimeError):
     """An evaluation round failed under --strict."""
 
@@ -71,14 +74,16 @@ class Evaluator:
         self.appeared: set[str] = set()  # scenarios whose debates already held tweet artefacts
         self.echo: Callable[[str], None] = _stderr
 
-    def round(self, step: int) -> dict[str, float]:
+    def round(self, step: int, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
         """Hold, score and record every scenario's debate at `step`; the round's rubric means.
 
         Under several processes each rank holds its share of the debates; rank 0 gathers, scores and records them and
-        every rank returns rank 0's means (or raises rank 0's EvalFailed), so all ranks decide alike.
+        every rank returns rank 0's means (or raises rank 0's EvalFailed), so all ranks decide alike. `should_stop` is
+        asked between turns: a stop request raises RoundStopped and the round, left without its `eval` record, does
+        not count.
         """
         started = time.perf_counter()
-        generated = self._generate(step)
+        generated = self._generate(step, should_stop)
         if (parts := distributed.gather(generated)) is None:  # not rank 0: take rank 0's outcome
             self.done.add(step)
             outcome = distributed.broadcast(None)
@@ -92,7 +97,9 @@ class Evaluator:
             raise
         return distributed.broadcast(means)
 
-    def _generate(self, step: int) -> tuple[list[int], list[Conversation], list[dict[str, Any]], str | None]:
+    def _generate(
+        self, step: int, should_stop: Callable[[], bool] | None
+    ) -> tuple[list[int], list[Conversation], list[dict[str, Any]], str | None]:
         """This rank's share of the debates: scenario indices (-1: a pad), conversations, trace events, error."""
         import torch
 
@@ -114,7 +121,10 @@ class Evaluator:
                 distributed.full_parameters(self.model),  # sharded (FSDP2): gathered, so ranks decode independently
             ):
                 torch.manual_seed(self.experiment.generation.seed + step)
-                conversations, trace = hold_debates(self.chain, mine)
+                conversations, trace = hold_debates(self.chain, mine, should_stop)
+        except RoundStopped as exc:
+            print(f"harness: eval step {step} abandoned ({exc}); a resume holds it again", file=sys.stderr, flush=True)
+            raise
         except Exception as exc:
             if self.strict and distributed.world_size() == 1:
                 raise EvalFailed(f"evaluation at step {step} failed: {type(exc).__name__}: {exc}") from exc
@@ -192,5 +202,5 @@ class Evaluator:
         self.runlog.write("eval", step=step, seconds=round(seconds, 3), generation_s=None, means={}, error=error)
         self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], {})
         self.done.add(step)
-        self.echo(f"harness: eval step {step} failed ({error}); training continues (--strict makes this fatal)")
+        self.echo(redact(f"harness: eval step {step} failed ({error}); training continues (--strict makes this fatal)"))
         return {}

@@ -139,8 +139,8 @@ def frames(run: Run) -> RunFrames:
     rows = []
     for c in run.conversations():
         row = {k: c.get(k) for k in ("step", "scenario", "topic", "speakers", "turns", "transcript")}
-        row.update({r: c["scores"].get(r) for r in rubrics})
-        row.update({f"{r}_evidence": c["evidence"].get(r) for r in rubrics})
+        row.update({r: (c.get("scores") or {}).get(r) for r in rubrics})
+        row.update({f"{r}_evidence": (c.get("evidence") or {}).get(r) for r in rubrics})
         row["error"] = c.get("error")
         rows.append(row)
     columns = ["step", "scenario", "topic", "speakers", "turns", "transcript", *rubrics]

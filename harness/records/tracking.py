@@ -12,7 +12,7 @@ from typing import Any
 
 import wandb
 
-from harness.records.runlog import Run, redact
+from harness.records.runlog import Run, redact, redact_value
 from harness.records.weave_link import WeaveLink, start_weave
 
 TABLE_KEY = "conversations"
@@ -25,8 +25,8 @@ _warned: set[str] = set()
 def _warn_once(what: str, exc: BaseException) -> None:
     """One line per process for W&B trouble: training goes on and the run log keeps everything."""
     if "W&B" not in _warned:
-        print(f"harness: W&B failed in {what} ({type(exc).__name__}: {exc}); training continues, the run log has "
-              "everything", file=sys.stderr, flush=True)  # fmt: skip
+        print(redact(f"harness: W&B failed in {what} ({type(exc).__name__}: {exc}); training continues, the run log "
+                     "has everything"), file=sys.stderr, flush=True)  # fmt: skip
     _warned.add("W&B")
 
 
@@ -63,7 +63,7 @@ class Tracker:
                 name=run_id,
                 group=group,
                 dir=str(run_dir),
-                config=json.loads(redact(json.dumps(config, ensure_ascii=False))),
+                config=redact_value(dict(config)),
                 mode=self.mode,  # type: ignore[arg-type]
                 resume="allow" if resume and self.mode != "offline" else None,
                 settings=wandb.Settings(x_disable_stats=True, console="off", silent=True),
@@ -74,7 +74,7 @@ class Tracker:
                 _retire_superseded_offline_runs(Path(self.run.dir).parent, self.run.id)
             self.weave = start_weave(self.mode, f"{self.run.entity}/{self.run.project}", run_id, group)
         except Exception as exc:
-            print(f"harness: W&B unavailable ({type(exc).__name__}: {exc}); continuing with the run log only",
+            print(redact(f"harness: W&B unavailable ({type(exc).__name__}: {exc}); continuing with the run log only"),
                   file=sys.stderr)  # fmt: skip
             self.run = None
 
@@ -91,7 +91,7 @@ class Tracker:
         if self.run is None:
             return
         try:
-            self.run.log(data)
+            self.run.log(_redacted(data))
         except Exception as exc:  # W&B trouble must not stop training; the run log has everything
             _warn_once("log", exc)
 
@@ -180,7 +180,7 @@ class Tracker:
             try:
                 self.run.finish(exit_code=exit_code)
             except Exception as exc:
-                print(f"harness: W&B finish failed ({exc})", file=sys.stderr)
+                print(redact(f"harness: W&B finish failed ({exc})"), file=sys.stderr)
             if self.mode == "offline":  # again: a killed session's W&B service can still be writing when we start
                 _retire_superseded_offline_runs(current, run_id)
             self.run = None
@@ -226,6 +226,16 @@ def _retire_superseded_offline_runs(current: Path, run_id: str) -> None:
     for other in current.parent.glob(f"offline-run-*-{run_id}"):
         if other != current and other.is_dir():
             shutil.rmtree(other, ignore_errors=True)
+
+
+def _redacted(data: dict[str, Any]) -> dict[str, Any]:
+    """What goes to W&B with every credential value replaced, keys, texts and tables included: every sink is fenced."""
+    redacted = redact_value({k: v for k, v in data.items() if not isinstance(v, wandb.Table)})
+    for key, table in data.items():
+        if isinstance(table, wandb.Table):  # in place: the table keeps its column types and log mode
+            table.data = redact_value([list(row) for row in table.data])
+            redacted[redact_value(key)] = table
+    return redacted
 
 
 def run_sweep(group: str, axes: list[tuple[str, list[str]]], command: list[str]) -> str:

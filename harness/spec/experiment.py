@@ -19,6 +19,10 @@ EMBEDDED = "embedded"
 EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "assets" / "tiny-gpt-neox-japanese"
 DTYPES = ("float32", "bfloat16", "float16")
 PROFILES = ("full", "cpu")
+# Bounds on the work one scenario asks of every round, checked before a run directory exists; the prompt's length
+# against the model's context window is checked once the tokenizer is at hand (training/model.py).
+MAX_TURNS = 200
+MAX_TOPIC_CHARS = 1000
 
 
 def _rubric(value: Rubric | str) -> Rubric:
@@ -120,6 +124,10 @@ class Scenario:
         )
         _require(bool(self.topic.strip()), f"Scenario {self.name!r}: topic must not be empty")
         _require(
+            len(self.topic) <= MAX_TOPIC_CHARS,
+            f"Scenario {self.name!r}: topic must be at most {MAX_TOPIC_CHARS} characters, got {len(self.topic)}",
+        )
+        _require(
             len(self.speakers) >= 2 and len(set(self.speakers)) == len(self.speakers),
             f"Scenario {self.name!r}: speakers must name at least two different speakers, got {self.speakers}",
         )
@@ -128,6 +136,9 @@ class Scenario:
             f"Scenario {self.name!r}: speaker names must be non-empty and contain no '：' or line break",
         )
         _require(self.turns >= 1, f"Scenario {self.name!r}: turns must be at least 1, got {self.turns}")
+        _require(
+            self.turns <= MAX_TURNS, f"Scenario {self.name!r}: turns must be at most {MAX_TURNS}, got {self.turns}"
+        )
 
 
 @dataclass(frozen=True)

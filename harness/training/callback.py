@@ -11,7 +11,7 @@ from typing import Any
 from transformers import Trainer, TrainerCallback
 
 from harness import distributed
-from harness.evaluation.round import Evaluator
+from harness.evaluation.round import Evaluator, RoundStopped
 from harness.records.runlog import RunLog
 from harness.training.watch import round_metrics
 
@@ -52,13 +52,25 @@ class RubricTrainer(Trainer):
     on them unchanged. The rounds run where transformers evaluates: `eval_on_start` (step 0), every `eval_steps`, and
     at the last step."""
 
-    def __init__(self, *args: Any, evaluator: Evaluator, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, evaluator: Evaluator, stop: StopRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.evaluator = evaluator
+        self.stop = stop
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> Any:
         started = time.perf_counter()
-        means = self.evaluator.round(self.state.global_step)
+        # A long round asks for a stop between turns; several processes must leave a round together, so they stop
+        # after it, where the ranks agree (EvalCallback.on_step_end).
+        alone = distributed.world_size() == 1
+        try:
+            means = self.evaluator.round(
+                self.state.global_step, should_stop=(lambda: self.stop.requested) if alone else None
+            )
+        except RoundStopped:
+            if not self.state.global_step:
+                raise  # the step-0 round, before any step: no step may be trained before it; fit stops the run
+            self.control.should_save = self.control.should_training_stop = True  # a resume redoes this round
+            return {}
         metrics = {**round_metrics(means), "eval_runtime": round(time.perf_counter() - started, 3)}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)

@@ -8,7 +8,7 @@ from typing import Any
 
 from harness import distributed
 from harness.errors import UserError
-from harness.spec.experiment import EMBEDDED, ModelSpec
+from harness.spec.experiment import EMBEDDED, Experiment, ModelSpec
 from harness.spec.profiles import resolve_model_path, weights_available
 
 # Training a model this large on CPU (float32, a few cores) takes days per run and tens of GB: refused, not tried.
@@ -147,3 +147,30 @@ def load(spec: ModelSpec, device: str, gradient_checkpointing: bool = False, fsd
         model.to(device)
     model.train()
     return model, tokenizer
+
+
+def check_context(experiment: Experiment) -> None:
+    """Refuse, before any run directory exists, a scenario whose longest turn cannot fit the model's context window:
+    every round would fail (or talk noise) while the run looked fine. A model not on disk yet is checked at load."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from harness.evaluation.debate import most_tokens
+
+    path = resolve_model_path(experiment.model)
+    try:
+        config = AutoConfig.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError):
+        return
+    keys = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+    context = next((v for k in keys if isinstance(v := getattr(config, k, None), int)), None)
+    if context is None or (experiment.generation.chat_template and not tokenizer.chat_template):
+        return  # (a missing chat template is refused, with its own line, when the model loads)
+    max_new = experiment.generation.max_new_tokens
+    for scenario in experiment.scenarios:
+        if (need := most_tokens(scenario, experiment.generation, tokenizer)) > context:
+            raise UserError(
+                f"Scenario {scenario.name!r}: its last turn can need {need} tokens (the prompt with {scenario.turns} "
+                f"turns of up to GenerationSpec.max_new_tokens={max_new}) but {experiment.model.name_or_path} reads "
+                f"at most {context}; use fewer turns, a shorter topic or a smaller max_new_tokens"
+            )
