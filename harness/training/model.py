@@ -174,3 +174,38 @@ def check_context(experiment: Experiment) -> None:
                 f"turns of up to GenerationSpec.max_new_tokens={max_new}) but {experiment.model.name_or_path} reads "
                 f"at most {context}; use fewer turns, a shorter topic or a smaller max_new_tokens"
             )
+
+
+# Architectures peft has no LoRA default for, adapted like their nearest relative in peft's table.
+_EXTRA_LORA_DEFAULTS = {"gpt_neox_japanese": ["query_key_value"]}
+
+
+def lora_targets(experiment: Experiment, model: Any) -> list[str]:
+    """The module names LoRA adapts: the experiment's, or peft's default for the model's architecture."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    known = ", ".join(sorted(n for n in names if n and not n.isdigit()))
+    if not experiment.lora.target_modules:
+        model_type = model.config.model_type
+        targets = DEFAULTS.get(model_type) or _EXTRA_LORA_DEFAULTS.get(model_type)
+        if not targets:
+            raise UserError(f"LoraSpec.target_modules: peft has no default for {model_type!r} models; name the "
+                            f"modules to adapt (its modules are {known})")  # fmt: skip
+        return list(targets)
+    missing = [m for m in experiment.lora.target_modules if m not in names]
+    if missing:
+        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {known}")
+    return list(experiment.lora.target_modules)
+
+
+def lora_config(experiment: Experiment, model: Any) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=experiment.lora.r,
+        lora_alpha=experiment.lora.alpha,
+        lora_dropout=experiment.lora.dropout,
+        target_modules=lora_targets(experiment, model),
+        task_type="CAUSAL_LM",
+    )

@@ -28,7 +28,7 @@ from harness.training._session import (
     header_config,
     new_run_dir,
 )
-from harness.training.model import check_context, check_quantization, preflight
+from harness.training.model import check_context, check_quantization, lora_config, lora_targets, preflight
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
              "langchain-huggingface", "wandb", "weave", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
@@ -74,41 +74,6 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, Any]) -> Plan:
     if scaled and distributed.is_main():
         print(f"harness: {scaled}", file=sys.stderr, flush=True)
     return Plan(experiment, Path(path).resolve(), choice.name, choice.reason, overrides, cuda)
-
-
-# Architectures peft has no LoRA default for, adapted like their nearest relative in peft's table.
-_EXTRA_LORA_DEFAULTS = {"gpt_neox_japanese": ["query_key_value"]}
-
-
-def lora_targets(experiment: Experiment, model: Any) -> list[str]:
-    """The module names LoRA adapts: the experiment's, or peft's default for the model's architecture."""
-    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
-
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    known = ", ".join(sorted(n for n in names if n and not n.isdigit()))
-    if not experiment.lora.target_modules:
-        model_type = model.config.model_type
-        targets = DEFAULTS.get(model_type) or _EXTRA_LORA_DEFAULTS.get(model_type)
-        if not targets:
-            raise UserError(f"LoraSpec.target_modules: peft has no default for {model_type!r} models; name the "
-                            f"modules to adapt (its modules are {known})")  # fmt: skip
-        return list(targets)
-    missing = [m for m in experiment.lora.target_modules if m not in names]
-    if missing:
-        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {known}")
-    return list(experiment.lora.target_modules)
-
-
-def _lora_config(experiment: Experiment, model: Any) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=experiment.lora.r,
-        lora_alpha=experiment.lora.alpha,
-        lora_dropout=experiment.lora.dropout,
-        target_modules=lora_targets(experiment, model),
-        task_type="CAUSAL_LM",
-    )
 
 
 class RankLost(RuntimeError):
@@ -299,7 +264,7 @@ def fit(
             raise UserError("GenerationSpec.chat_template: the model's tokenizer has no chat template; set it False")
         with warnings.catch_warnings():  # peft reads transformers' deprecated alias; nothing a user can act on
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
-            model = get_peft_model(model, _lora_config(experiment, model))
+            model = get_peft_model(model, lora_config(experiment, model))
         trainable, total = model.get_nb_trainable_parameters()
         runlog.write("model", lora_targets=sorted(model.peft_config["default"].target_modules), parameters=total,
                      trainable_parameters=trainable, sharded_parameters=distributed.sharded(model))  # fmt: skip
