@@ -28,8 +28,7 @@ def measure(scenarios: int | None = None, turns: int | None = None, max_new_toke
 
     from harness.evaluation.debate import build_chain, build_reference_chain, generation_threads, hold_debates
     from harness.spec.load import load_experiment
-    from harness.training.model import load
-    from harness.training.run import _lora_config
+    from harness.training.model import load, lora_config
 
     experiment = load_experiment(EXPERIMENT).for_profile("cpu")
     chosen = experiment.scenarios[:scenarios]
@@ -40,7 +39,7 @@ def measure(scenarios: int | None = None, turns: int | None = None, max_new_toke
         generation = dataclasses.replace(generation, max_new_tokens=max_new_tokens)
     torch.manual_seed(experiment.training.seed)
     model, tokenizer = load(experiment.model, "cpu")
-    model = get_peft_model(model, _lora_config(experiment, model))
+    model = get_peft_model(model, lora_config(experiment, model))
     model.eval()
     batched_chain = build_chain(model, tokenizer, generation)
     single_chain = build_reference_chain(model, tokenizer, generation)

@@ -40,8 +40,8 @@ def measure(experiment_file: Path = EXPERIMENT, steps: int = 40, pairs: int = 3)
     from harness.evaluation.round import Evaluator
     from harness.spec.load import load_experiment
     from harness.spec.profiles import choose_profile
-    from harness.training.model import load
-    from harness.training.run import _lora_config, run
+    from harness.training.model import load, lora_config
+    from harness.training.run import run
 
     os.environ.setdefault("WANDB_MODE", "offline")
     declared = load_experiment(experiment_file)
@@ -74,11 +74,12 @@ def measure(experiment_file: Path = EXPERIMENT, steps: int = 40, pairs: int = 3)
     def plain_once(output_dir: Path, seconds: list[float], max_steps: int = steps) -> None:
         torch.manual_seed(experiment.training.seed)
         model, tokenizer = load(experiment.model, "cpu")
-        model = get_peft_model(model, _lora_config(experiment, model))
+        model = get_peft_model(model, lora_config(experiment, model))
         blocks, _ = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         args = dataclasses.replace(
-            captured["args"], output_dir=str(output_dir), run_name=None, report_to=[], max_steps=max_steps
-        )
+            captured["args"], output_dir=str(output_dir), run_name=None, report_to=[], max_steps=max_steps,
+            eval_strategy="no", eval_on_start=False,  # the harness side's evaluation is a no-op round; no eval here
+        )  # fmt: skip
         dataset = Dataset.from_dict({"input_ids": blocks, "labels": blocks})
         _timed(Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator), seconds)
 

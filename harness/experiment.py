@@ -13,11 +13,14 @@ from harness.spec.experiment import (
     SpecError,
     TrainingSpec,
 )
+from harness.spec.watches import DriftWatch, FallingWatch, ThresholdWatch
 
 __all__ = [
     "EMBEDDED",
     "DataSpec",
+    "DriftWatch",
     "Experiment",
+    "FallingWatch",
     "GateSpec",
     "GenerationSpec",
     "LoraSpec",
@@ -25,5 +28,6 @@ __all__ = [
     "Profile",
     "Scenario",
     "SpecError",
+    "ThresholdWatch",
     "TrainingSpec",
 ]

@@ -45,3 +45,24 @@ def test_the_suite_reports_every_benchmark_with_its_raw_timings(write_experiment
     assert by_name["peak_rss_mb"]["value"] > by_name["eval_extra_rss_mb"]["value"]
     assert len(by_name["train_throughput_ratio"]["raw"]["ratios"]) == 1
     assert "eval_round_speedup" in suite.table(results)
+
+
+def test_help_describes_the_suite_and_runs_nothing() -> None:
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--help"], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and "--quick" in done.stdout
+    assert all(name in done.stdout for name in suite.BENCHMARKS)
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "evals"], capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "unknown benchmark evals" in bad.stderr
+
+
+@pytest.mark.slow
+def test_one_benchmark_can_run_alone_in_quick_mode(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "results.json"
+    suite.main(["scoring", "--quick", "--out", str(out)])
+    (result,) = json.loads(out.read_text())
+    assert result["name"] == "scoring_throughput" and result["raw"]["quick"] is True and result["value"] > 0
+    assert "scoring_throughput" in capsys.readouterr().out

@@ -12,7 +12,7 @@ import pytest
 from hojichar import Compose
 
 from harness.cli import main
-from harness.data.cleaning import RemoveURLs, Unhashtag, apply_rules, clean_one, default_tweet_rules
+from harness.data.cleaning import RemoveURLs, Unhashtag, apply_rules, clean_one, default_tweet_rules, stats_table
 from harness.spec.load import load_experiment
 from rubrics.contamination import find_artefacts
 
@@ -113,3 +113,13 @@ def test_clean_command_writes_the_corpus_and_prints_the_rule_table(tmp_path: Pat
     assert all(type(r).__name__ in printed for r in RULES) and "docs in" in printed
     texts = [json.loads(line)["text"] for line in out.read_text().splitlines()]
     assert 800 < len(texts) < 880 and all("http" not in t and "t.co/" not in t for t in texts)
+
+
+def test_the_clean_table_shows_the_span_each_rule_removed() -> None:
+    """A cut example must not stop just before the URL: the removed span is marked, unchanged text shortened."""
+    tweets = [json.loads(line)["text"] for line in (ROOT / "data" / "kaggle_tweets.jsonl").open(encoding="utf-8")]
+    with_url = [t for t in tweets if any(s["kind"] == "url" for s in find_artefacts(t)) and len(t) > 80]
+    _, stats = apply_rules(with_url[:1], [RemoveURLs()])
+    (line,) = [line for line in stats_table(stats).splitlines() if line.startswith("  RemoveURLs: ")]
+    (url,) = [with_url[0][s["start"] : s["end"]] for s in find_artefacts(with_url[0]) if s["kind"] == "url"]
+    assert f"[-{url}-]" in line and "…" in line and len(line) < len(with_url[0]) + 20

@@ -47,13 +47,13 @@ def test_batched_debates_say_what_the_stock_pipeline_says_under_greedy(model_and
 def test_one_generation_call_per_turn_for_all_scenarios(model_and_tokenizer, monkeypatch) -> None:
     model, tokenizer = model_and_tokenizer
     batch_sizes = []
-    original = debate.generate
+    original = debate.generate_counted
 
     def counting_generate(model, tokenizer, prompts, *args):
         batch_sizes.append(len(prompts))
         return original(model, tokenizer, prompts, *args)
 
-    monkeypatch.setattr(debate, "generate", counting_generate)
+    monkeypatch.setattr(debate, "generate_counted", counting_generate)
     chain = build_chain(model, tokenizer, GenerationSpec(max_new_tokens=8))
     _, trace = hold_debates(chain, SCENARIOS)
     assert batch_sizes == [3, 3, 3, 1]
@@ -61,6 +61,44 @@ def test_one_generation_call_per_turn_for_all_scenarios(model_and_tokenizer, mon
     assert len(llm) == 10 and all(e["latency_s"] > 0 and e["input"].endswith("：") for e in llm)
     first = next(e for e in trace if e["component"] == "turn" and e["scenario"] == "shake-up" and e["turn"] == 1)
     assert first["input"]["speaker"] == "Kaggleファン" and first["input"]["history"].startswith("Kaggleアンチ：")
+
+
+def test_each_trace_event_has_its_start_tokens_and_no_error(model_and_tokenizer) -> None:
+    model, tokenizer = model_and_tokenizer
+    _, trace = hold_debates(build_chain(model, tokenizer, GenerationSpec(max_new_tokens=8)), SCENARIOS)
+    for event in trace:
+        prompt = event["input"] if event["component"] == "llm" else None
+        if prompt is not None:  # the model reads the whole prompt (character tokens) and writes 1..8 tokens
+            assert event["tokens_in"] == len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        assert 1 <= event["tokens_out"] <= 8 and event["error"] is None
+    turns = sorted((e for e in trace if e["component"] == "turn"), key=lambda e: e["start_s"])
+    assert [e["turn"] for e in turns] == sorted(e["turn"] for e in turns), "turns start in order"
+    for turn in turns:  # a turn's model call lies inside it, with the same token counts
+        (llm,) = [
+            e
+            for e in trace
+            if e["component"] == "llm" and (e["scenario"], e["turn"]) == (turn["scenario"], turn["turn"])
+        ]
+        assert turn["start_s"] <= llm["start_s"] and llm["latency_s"] <= turn["latency_s"]
+        assert (llm["tokens_in"], llm["tokens_out"]) == (turn["tokens_in"], turn["tokens_out"])
+
+
+def test_a_failing_model_call_is_traced_with_its_error(model_and_tokenizer, monkeypatch) -> None:
+    model, tokenizer = model_and_tokenizer
+
+    def broken(*args):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(debate, "generate_counted", broken)
+    recorder = debate.TraceRecorder()
+    with pytest.raises(RuntimeError):
+        debate._turn(
+            build_chain(model, tokenizer, GenerationSpec()), SCENARIOS[:1], 0, {"monthly-kaggle": []}, recorder
+        )
+    assert {(e["component"], e["error"]) for e in recorder.events} == {
+        ("llm", "RuntimeError: CUDA out of memory"),
+        ("turn", "RuntimeError: CUDA out of memory"),
+    }
 
 
 def test_a_later_turn_feeds_the_model_only_what_earlier_turns_did_not(model_and_tokenizer, monkeypatch) -> None:

@@ -140,9 +140,14 @@ def test_the_probe_sets_are_versioned_and_not_in_the_training_data() -> None:
 @pytest.mark.parametrize(
     ("write", "message"),
     [
-        ("[1, 2]", "not a version-2 gate baseline"),
-        ('{"version": 1, "texts": []}', "not a version-2 gate baseline"),
-        ('{"version": 2, "rules": []}', "malformed gate baseline"),
+        ("[1, 2]", "not a gate baseline file of version 2"),
+        ('{"version": 1, "texts": []}', "not a gate baseline file of version 2 (found 1)"),
+        ('{"version": 2, "rules": []}', "(cleaned, train_key, raw_sha, results of the wrong shape)"),
+        (
+            '{"version": 2, "rules": [], "cleaned": [], "train_key": "k", "raw_sha": "s", "results": {"0": {"probes": '
+            '{"bits_per_char": "5.1"}}}}',
+            "(cleaned, results of the wrong shape)",
+        ),
         ("{not json", "not a gate baseline file"),
     ],
 )
@@ -161,7 +166,7 @@ def test_a_baseline_file_of_the_wrong_shape_is_one_line_exit_2(write: str, messa
         ("rules = 3\n", "list of HojiChar filters"),
         ("raise RuntimeError('typo in my rules')\n", "RuntimeError: typo in my rules"),
         ("from hojichar import Filter\nclass Boom(Filter):\n    def apply(self, d):\n        raise KeyError('x')\n"
-         "rules = [Boom()]\n", "a rule raised KeyError"),
+         "rules = [Boom()]\n", "cleaning rule Boom: KeyError"),
     ],
 )  # fmt: skip
 def test_a_rules_module_that_is_wrong_or_raises_is_one_line_exit_2(source: str, message: str, tmp_path: Path,

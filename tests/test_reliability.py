@@ -14,6 +14,7 @@ import pytest
 
 from harness.cli import main
 from harness.records.runlog import LOG_NAME, read_run
+from harness.records.runs import summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +50,13 @@ def test_a_killed_run_resumes_with_every_scheduled_eval_exactly_once(write_exper
         assert process.returncode == 130, out
         assert read_run(run_dir).status == "interrupted"
         assert "--resume" in out
+        checkpoint = max(int(p.name.split("-")[1]) for p in (run_dir / "checkpoints").glob("checkpoint-*"))
+        assert summary(read_run(run_dir))["resume_step"] == checkpoint > 8, "where --resume starts, not a log step"
     else:
         assert read_run(run_dir).status == "incomplete"
 
-    resumed = _start(None, runs, "--resume", run_dir.name)
+    # the natural way to resume: the same command with --resume added (after kill -9); or --resume alone
+    resumed = _start(experiment if sig == signal.SIGKILL else None, runs, "--resume", run_dir.name)
     out = resumed.communicate(timeout=300)[0].decode()
     assert resumed.returncode == 0, out
     run = read_run(run_dir)
@@ -63,8 +67,34 @@ def test_a_killed_run_resumes_with_every_scheduled_eval_exactly_once(write_exper
         (s, name) for s in (0, 4, 8, 12) for name in ("monthly-kaggle", "shake-up")
     )
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
-    wandb_runs = list((run_dir / "wandb").glob("offline-run-*"))
-    assert len(wandb_runs) == 2 and all(p.name.endswith(run.id) for p in wandb_runs), "same W&B run id, resumed"
+    _assert_wandb_holds_each_step_and_row_once(run_dir, run)
+
+
+def _assert_wandb_holds_each_step_and_row_once(run_dir: Path, run) -> None:
+    """What `wandb sync runs/<run>/wandb/offline-run-*` would upload: one offline run under the run's id whose history
+    has each training log and each round once, and whose tables hold each conversation and trace once."""
+    import wandb_file
+
+    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1, [sorted(str(f.relative_to(d)) for f in d.rglob("*")) for d in offline]
+    (wandb_run,) = offline
+    assert wandb_run.name.endswith(run.id)
+    history = wandb_file.history(next(wandb_run.glob("*.wandb")))
+    steps_with = lambda key: [r["train/global_step"] for r in history if key in r]  # noqa: E731
+    assert steps_with("train/loss") == list(range(1, 13)), "each train/global_step once"
+    assert steps_with("rubric/fluency") == steps_with("traces/_type") == [0, 4, 8, 12]
+    assert steps_with("cleaning/_type") == [0]
+    tables = run_dir / "wandb" / wandb_run.name / "files" / "media" / "table"
+    traces = [t for t in run.of("trace") if t["step"] in run.eval_steps()]
+    for key, records in (("conversations", run.conversations()), ("traces", traces)):
+        rows = [row for f in tables.glob(f"{key}_*.table.json") for row in json.loads(f.read_text())["data"]]
+        assert len(rows) == len(records), f"each {key} row once"
+    conversations = [
+        row for f in tables.glob("conversations_*.table.json") for row in json.loads(f.read_text())["data"]
+    ]
+    assert sorted((r[0], r[1]) for r in conversations) == sorted(
+        (c["step"], c["scenario"]) for c in run.conversations()
+    )
 
 
 def test_a_nan_loss_stops_the_run_marked_failed(write_experiment, tmp_path, monkeypatch, capsys) -> None:
@@ -85,6 +115,9 @@ def test_a_nan_loss_stops_the_run_marked_failed(write_experiment, tmp_path, monk
     (run_dir,) = runs.iterdir()
     assert read_run(run_dir).status == "failed"
     assert torch.isnan(torch.tensor(read_run(run_dir).of("metrics")[-1]["loss"]))
+    assert read_run(run_dir).of("end")[-1]["reason"].startswith("the training loss is nan at step 3")
+    assert main(["runs", str(runs)]) == 0
+    assert "    failed: the training loss is nan at step 3" in capsys.readouterr().out, "`runs` says why"
 
 
 def test_a_generation_failure_is_recorded_and_training_continues(write_experiment, tmp_path, monkeypatch) -> None:
@@ -93,11 +126,11 @@ def test_a_generation_failure_is_recorded_and_training_continues(write_experimen
     real = evaluation.hold_debates
     calls = []
 
-    def flaky(chain, scenarios):
+    def flaky(chain, scenarios, *args):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("CUDA error: device-side assert triggered")
-        return real(chain, scenarios)
+        return real(chain, scenarios, *args)
 
     monkeypatch.setattr(evaluation, "hold_debates", flaky)
     runs = tmp_path / "runs"
@@ -112,7 +145,7 @@ def test_a_generation_failure_is_recorded_and_training_continues(write_experimen
 def test_strict_makes_an_evaluation_failure_fatal(write_experiment, tmp_path, monkeypatch, capsys) -> None:
     import harness.evaluation.round as evaluation
 
-    def broken(chain, scenarios):
+    def broken(chain, scenarios, *args):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(evaluation, "hold_debates", broken)
@@ -150,7 +183,7 @@ def test_wandb_failures_never_stop_training(write_experiment, tmp_path, monkeypa
     runs = tmp_path / "runs"
     assert main(["run", str(write_experiment(max_steps=4, eval_every=2)), "--runs-dir", str(runs)]) == 0
     err = capsys.readouterr().err
-    assert err.count("W&B") == 1 and "ConnectionError" in err, "warned once"
+    assert err.count("W&B failed") == 1 and "ConnectionError" in err, "warned once"
     run = read_run(next(runs.iterdir()))
     assert run.status == "completed" and run.eval_steps() == [0, 2, 4]
     assert [m["step"] for m in run.of("metrics") if "loss" in m] == [1, 2, 3, 4]

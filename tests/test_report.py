@@ -15,8 +15,8 @@ from short_runs import two_runs
 from harness.cli import main
 from harness.compare.html import highlight
 from harness.compare.report import composite, turning
-from harness.records.runlog import Run
-from harness.records.runs import frames
+from harness.records.runlog import Run, read_run
+from harness.records.runs import frames, summary
 from rubrics.contamination import find_artefacts
 
 PLANTED = '<script>alert("x")</script> 詳しくは #kaggle へ & more'
@@ -82,6 +82,17 @@ def test_transcripts_sit_side_by_side_per_step_with_artefacts_marked_and_everyth
     assert "no conversation at this step" in dict(rows)["2"]
     for tag in ("<link", " src=", "url(", "@import", "http://", "https://"):
         assert tag not in report.replace("https://t.co", ""), f"{tag}: the report must open offline"
+
+
+@pytest.mark.slow
+def test_the_runs_table_names_each_runs_model_as_harness_runs_does(report: str, runs) -> None:
+    (section,) = re.findall(r"<h2>Runs</h2><table[^>]*>.*?<tbody>(.*?)</tbody>", report, re.S)
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in section.split("<tr>")[1:]]
+    assert len(rows) == 2
+    for row, path in zip(rows, runs, strict=True):
+        listed = summary(read_run(path))
+        assert row[1:5] == [listed["experiment"], listed["profile"], listed["model"], listed["status"]]
+        assert row[3] == "embedded", "the model the run header records, never None"
 
 
 @pytest.mark.slow
@@ -196,3 +207,17 @@ def test_the_report_loads_in_headless_chromium_with_no_console_messages(runs, re
     messages, dom = _console(page)
     assert messages == []
     assert f"Run comparison: {runs[0].name} vs {runs[1].name}" in dom and dom.count('<svg class="chart"') >= 5
+
+
+@pytest.mark.slow
+def test_the_report_shows_first_artefacts_per_scenario_and_the_kept_best_step(report: str, runs) -> None:
+    (section,) = re.findall(r"<h2>First tweet artefacts, and alerts</h2>(.*?)</table>", report, re.S)
+    rows = {cells[0]: cells[1:] for cells in (re.findall(r"<td>(.*?)</td>", row) for row in section.split("<tr>")[2:])}
+    assert rows["monthly-kaggle"][0] == "step 2 (hashtag 1: #kaggle)", "the planted hashtag, at the step it was planted"
+    assert rows["shake-up"] == ["none", "none"]
+    best = [frames(read_run(r)).best_step for r in runs]
+    assert all(isinstance(b, int) for b in best)
+    (table,) = re.findall(r"<h2>Runs</h2>(.*?)</table>", report, re.S)
+    head = re.findall(r"<th>(.*?)</th>", table)
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in table.split("<tr>")[2:]]
+    assert [row[head.index("adapter-best step")] for row in cells] == [str(b) for b in best]

@@ -48,7 +48,15 @@ def test_the_run_log_holds_every_scheduled_round_with_scored_conversations(short
     assert (short_run / "adapter" / "adapter_model.safetensors").exists()
 
 
-def test_the_offline_wandb_run_holds_loss_rubric_curves_and_the_cumulative_table(short_run: Path) -> None:
+def _table_rows(wandb_run: Path, key: str) -> tuple[list[str], list[list]]:
+    """Columns and rows of every file the run stored for an incremental table, in the order they were logged."""
+    files = sorted((wandb_run / "files" / "media" / "table").glob(f"{key}_*.table.json"),
+                   key=lambda p: int(p.name.split("_")[-2]))  # fmt: skip
+    tables = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    return tables[0]["columns"], [row for t in tables for row in t["data"]]
+
+
+def test_the_offline_wandb_run_holds_curves_and_each_conversation_and_trace_once(short_run: Path) -> None:
     (wandb_run,) = (short_run / "wandb").glob("offline-run-*")
     rows = wandb_file.history(next(wandb_run.glob("*.wandb")))
     steps_with = lambda key: [r["train/global_step"] for r in rows if key in r]  # noqa: E731
@@ -56,12 +64,25 @@ def test_the_offline_wandb_run_holds_loss_rubric_curves_and_the_cumulative_table
     for name in ("relevance", "contamination", "fluency"):
         assert steps_with(f"rubric/{name}") == [0, 2, 4, 5]
         assert steps_with(f"rubric/{name}/monthly-kaggle") == [0, 2, 4, 5]
-    tables = sorted(
-        (wandb_run / "files" / "media" / "table").glob("conversations_*.table.json"), key=lambda p: p.stat().st_mtime
+    assert steps_with("conversations/_type") == steps_with("traces/_type") == [0, 2, 4, 5]
+    assert all(r["conversations/log_mode"] == "INCREMENTAL" for r in rows if "conversations/_type" in r)
+
+    columns, conversations = _table_rows(wandb_run, "conversations")
+    assert columns[:4] == ["step", "scenario", "speakers", "transcript"]
+    assert {"relevance", "contamination", "fluency", "contamination_evidence"} <= set(columns)
+    run = read_run(short_run)
+    assert len(conversations) == len(run.conversations()) == 8, "each conversation stored once"
+    assert sorted((r[0], r[1]) for r in conversations) == sorted(
+        (c["step"], c["scenario"]) for c in run.conversations()
     )
-    last = json.loads(tables[-1].read_text(encoding="utf-8"))
-    assert last["columns"][:4] == ["step", "scenario", "speakers", "transcript"]
-    assert {"relevance", "contamination", "fluency", "contamination_evidence"} <= set(last["columns"])
-    assert sorted({row[0] for row in last["data"]}) == [0, 2, 4, 5], "the table keeps earlier steps"
+
+    columns, traces = _table_rows(wandb_run, "traces")
+    assert columns == ["step", "scenario", "turn", "component", "input", "output", "start_s", "latency_s",
+                       "tokens_in", "tokens_out", "error"]  # fmt: skip
+    assert len(traces) == len(run.of("trace")) == 64, "each chain call stored once"
+    llm = [dict(zip(columns, r, strict=True)) for r in traces if r[3] == "llm"]
+    assert len(llm) == 4 * 2 * 4, "one row per LLM call: 4 rounds x 2 scenarios x 4 turns"
+    assert all(r["latency_s"] > 0 and r["tokens_in"] > 0 and 1 <= r["tokens_out"] <= 16 and not r["error"] for r in llm)
+    assert all(r["input"].endswith("：") for r in llm), "an LLM row's input is its prompt"
     config = wandb_file.config(next(wandb_run.glob("*.wandb")))
     assert config["profile"] == "full" and config["experiment"]["lora"]["r"] == 8

@@ -28,6 +28,7 @@ def test_runs_json_lists_every_run_with_its_status_and_last_means(runs, capsys) 
     assert [r["path"] for r in rows] == [str(baseline), str(variant)]
     assert [r["experiment"] for r in rows] == ["baseline", "variant"]
     assert [r["status"] for r in rows] == ["completed", "completed"]
+    assert [(r["reason"], r["resume_step"]) for r in rows] == [(None, None), (None, None)]
     assert [(r["steps"], r["max_steps"], r["eval_step"]) for r in rows] == [(4, 4, 4), (4, 4, 4)]
     assert set(rows[0]["means"]) == {"relevance", "contamination", "fluency"}
 
@@ -44,10 +45,11 @@ def test_runs_table_shows_an_unfinished_run_as_incomplete_and_skips_an_unreadabl
     (tmp_path / "broken" / "runlog.jsonl").write_text('{"v": 1, "type": "metrics"}\n', encoding="utf-8")
     assert main(["runs", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    header, row = out.splitlines()
+    header, row, note = out.splitlines()
     assert header.split()[:6] == ["id", "experiment", "profile", "model", "steps", "status"]
     assert row.split()[:6] == [baseline.name, "baseline", "full", "embedded", "4/4", "incomplete"]
     assert "relevance=" in row and "@4" in row
+    assert note == f"    incomplete: --resume {baseline.name} continues from step 0", "its checkpoints were not copied"
     assert "skipping" in err and "broken" in err
 
 

@@ -34,7 +34,7 @@ def test_the_report_plots_loss_and_rubrics_on_the_step_and_holds_the_table_and_a
     report = build(frames, entity="lab", project_name="harness")
     assert (report.entity, report.project) == ("lab", "harness")
     grids = [b for b in report.blocks if isinstance(b, wr.PanelGrid)]
-    assert len(grids) == 3
+    assert len(grids) == 4
     for grid in grids:
         (runset,) = grid.runsets
         assert (runset.entity, runset.project) == ("lab", "harness")
@@ -48,7 +48,9 @@ def test_the_report_plots_loss_and_rubrics_on_the_step_and_holds_the_table_and_a
         assert [f"rubric/{name}/monthly-kaggle", f"rubric/{name}/shake-up"] in ys
     (table,) = grids[1].panels
     assert isinstance(table, wr.WeavePanelSummaryTable) and table.table_name == "conversations"
-    (comparer,) = grids[2].panels
+    (traces,) = grids[2].panels
+    assert isinstance(traces, wr.WeavePanelSummaryTable) and traces.table_name == "traces"
+    (comparer,) = grids[3].panels
     assert isinstance(comparer, wr.RunComparer)
     assert runs[0].name in report.title and runs[1].name in report.title
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from harness import distributed
+from harness.cli._failures import describe_exit, describe_os_failure, os_failure
 from harness.errors import UserError
 from harness.records.runlog import redact
 
@@ -58,3 +61,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # arguments are parsed: only user code exits here, and exit 0 must not pass a gate
+        print(redact(f"harness: error: {describe_exit(exc)}"), file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if (failure := os_failure(exc)) is None:
+            raise
+        print(redact(f"harness: error: {describe_os_failure(failure)}"), file=sys.stderr)
+        return 2
+
+
+def entry() -> None:
+    """`python -m harness` and the `harness` script: exit with main's code even when user code (an experiment file)
+    left a non-daemon thread running, which would otherwise keep the process alive after the error is printed."""
+    code = main()
+    if any(t is not threading.main_thread() and t.is_alive() and not t.daemon for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

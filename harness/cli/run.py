@@ -42,14 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "schedule); auto (default): full where CUDA and the model's weights are available locally, else cpu",
     )
     parser.add_argument("--runs-dir", default="runs", help="where run directories are created (default: runs)")
-    parser.add_argument("--max-steps", type=positive, help="override the profile's training.max_steps")
+    parser.add_argument(
+        "--max-steps",
+        type=positive,
+        help="override the profile's training.max_steps; one shorter than eval_every scales eval_every down to keep "
+        "the profile's number of rounds (and says so)",
+    )
     parser.add_argument("--eval-every", type=positive, help="override the profile's eval_every")
     parser.add_argument("--group", help="the W&B group and run-log group of this run (default: the experiment's name)")
     parser.add_argument(
         "--resume",
         metavar="RUN",
         help="continue an interrupted or crashed run (a run directory or run id) from its last checkpoint, in the "
-        "same run log and W&B run; every scheduled evaluation ends up recorded exactly once",
+        "same run log and W&B run; every scheduled evaluation ends up recorded exactly once. The experiment may be "
+        "given too (the command that started the run, with --resume added) but must be the run's own",
     )
     parser.add_argument(
         "--strict",
@@ -59,20 +65,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _run_to_resume(args: argparse.Namespace) -> Path:
+    """The run directory of --resume RUN. Repeating the run's command with --resume added is the natural way to
+    resume, so its own experiment file is accepted; another one, or changed settings, are refused."""
+    from harness.records.runs import open_run, resolve
+
+    if args.profile != "auto" or args.max_steps or args.eval_every or args.settings:
+        raise UserError("--resume continues a run with its recorded settings; give no KEY=VALUE settings, --profile, "
+                        "--max-steps or --eval-every with it")  # fmt: skip
+    run_dir = resolve(args.resume, args.runs_dir)
+    if args.experiment:
+        recorded = open_run(run_dir).header.get("experiment_file")
+        if recorded is None or Path(args.experiment).resolve() != Path(recorded).resolve():
+            raise UserError(f"--resume {args.resume}: that run is of {recorded}, not {args.experiment}; give its own "
+                            "experiment file or none")  # fmt: skip
+    return run_dir
+
+
 def main(args: argparse.Namespace) -> int:
     from harness import distributed
     from harness.evaluation.round import EvalFailed
-    from harness.records.runs import resolve
+    from harness.records.runlog import redact
     from harness.spec.profiles import parse_settings
     from harness.training.callback import Diverged
     from harness.training.run import RankLost, resume, run
 
     try:
         if args.resume:
-            if args.experiment or args.profile != "auto" or args.max_steps or args.eval_every or args.settings:
-                raise UserError("--resume continues a run with its recorded settings; give no experiment, "
-                                "--profile, --max-steps or --eval-every with it")  # fmt: skip
-            run_dir, status = resume(resolve(args.resume, args.runs_dir), strict=args.strict)
+            run_dir, status = resume(_run_to_resume(args), strict=args.strict)
         elif not args.experiment:
             raise UserError("give an experiment file (or --resume RUN)")
         else:
@@ -80,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
             run_dir, status = run(args.experiment, args.profile, Path(args.runs_dir), args.max_steps, args.eval_every,
                                   strict=args.strict, settings=settings, group=args.group)  # fmt: skip
     except (Diverged, EvalFailed, RankLost) as exc:
-        print(f"harness: run failed: {exc}", file=sys.stderr)
+        print(redact(f"harness: run failed: {exc}"), file=sys.stderr)
         return EXIT_CODES["failed"]
     if not distributed.is_main():
         return EXIT_CODES[status]

@@ -13,7 +13,9 @@ from harness.records.runs import RUNS_DIR, find_runs, format_table, summary
 HELP = "list runs: id, experiment, profile, model, steps, status, last rubric means"
 DESCRIPTION = (
     "List the runs under DIR from their run logs; --json prints a list of objects "
-    "(id, path, experiment, profile, model, steps, max_steps, status, eval_step, means)."
+    "(id, path, experiment, profile, model, steps, max_steps, status, reason, resume_step, eval_step, means, "
+    "best_step, best_adapter, alerts). Under an unfinished run the table says why it failed or the step --resume "
+    "would continue from."
 )
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.errors import UserError
 from harness.evaluation.scoring import read_items, write_scored
+from rubrics.records import Conversation
 
 HELP = "score JSON lines of texts or conversations with every rubric"
 DESCRIPTION = (
@@ -27,13 +30,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     items, skipped = read_items(args.input, args.skip_bad)
     if args.output:
-        try:
-            with Path(args.output).open("w", encoding="utf-8") as out:
-                write_scored(out, items)
-        except OSError as e:
-            raise UserError(f"{args.output}: cannot write ({e.strerror})") from None
+        _write_whole(Path(args.output), items)
     else:
         write_scored(sys.stdout, items)
     if skipped:
         print(f"harness score: skipped {skipped} malformed line(s) of {args.input}", file=sys.stderr)
     return 0
+
+
+def _write_whole(path: Path, items: list[tuple[Any, Conversation]]) -> None:
+    """All of the output or none of it: lines go to a temporary file beside OUT, renamed over OUT once complete."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            write_scored(out, items)
+        os.replace(partial, path)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"{path}: cannot write ({e.strerror}); nothing was written there") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

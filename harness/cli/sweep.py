@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     points = grid(axes)
     declared = load_experiment(args.experiment)
     profile = choose_profile(declared, args.profile, torch.cuda.is_available()).name
-    experiment = with_overrides(declared.for_profile(profile), args.max_steps, args.eval_every)
+    experiment, _ = with_overrides(declared.for_profile(profile), args.max_steps, args.eval_every)
     for point in points:  # every grid point is checked before the first run starts
         with_settings(experiment, point)
     group = args.group or f"{experiment.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -86,7 +86,7 @@ class Chart:
     height: int = 230
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+def ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     """Round tick values covering [lo, hi]."""
     if hi <= lo:
         return [lo]
@@ -127,10 +127,10 @@ def line_chart(chart: Chart) -> Raw:
         f'height="{chart.height}" role="img" aria-label="{esc(chart.title)}">',
         f'<text class="title" x="{left}" y="16">{esc(chart.title)}</text>',
     ]
-    for t in _ticks(y_lo, y_hi):
+    for t in ticks(y_lo, y_hi):
         parts.append(f'<line class="grid" x1="{left}" x2="{left + w}" y1="{py(t)}" y2="{py(t)}"/>')
         parts.append(f'<text class="tick" x="{left - 4}" y="{py(t) + 3}" text-anchor="end">{fmt(t, 2)}</text>')
-    for t in _ticks(0, x_hi):
+    for t in ticks(0, x_hi):
         parts.append(f'<text class="tick" x="{px(t)}" y="{top + h + 14}" text-anchor="middle">{fmt(t, 0)}</text>')
     parts.append(f'<rect class="frame" x="{left}" y="{top}" width="{w}" height="{h}"/>')
     parts.append(f'<text class="tick" x="{left + w}" y="{chart.height - 2}" text-anchor="end">train/global_step</text>')
@@ -179,6 +179,8 @@ mark.url{background:#ffe3e3}mark.mention{background:#e6dcff}
 .verdict.pass{background:#dafbe1;color:#1a7f37}.verdict.fail{background:#ffebe9;color:#cf222e}
 .rule{background:#f6f8fa;border-left:3px solid #999;padding:6px 12px;font-size:13px}
 code{font-size:12px}.muted{color:#777}
+.timeline .bar.slowest rect{stroke:#cf222e;stroke-width:2.5}.timeline .bar.error rect{stroke:#cf222e;
+stroke-dasharray:3 2;fill-opacity:.4}.timeline .tok{font-size:9px;fill:#fff;pointer-events:none}
 """
 
 

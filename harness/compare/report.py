@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,68 +22,52 @@ from harness.compare.html import (
     page,
     table,
 )
+from harness.compare.timeline import timeline_section
 from harness.errors import UserError
-from harness.records.runs import RunFrames
+from harness.evaluation import quality
+from harness.evaluation.quality import (
+    TOLERANCE,
+    Appearance,
+    Turning,
+    composite,
+    first_appearances,
+    higher_is_better,
+)
+from harness.records.runs import RunFrames, identity
 
-TOLERANCE = 0.05
 # Header fields that identify a run rather than configure it.
 _NOT_CONFIG = {"v", "type", "time", "run_id", "argv"}
 
 
-def higher_is_better(rubric: str) -> bool | None:
-    """The rubric's direction from the registry, or None for a rubric this harness no longer knows."""
-    from rubrics import REGISTRY
-
-    return REGISTRY[rubric].higher_is_better if rubric in REGISTRY else None
-
-
-def composite(means: dict[str, float | None]) -> float | None:
-    """Mean of the rubric means, each turned so that higher is better (1 - value where lower is better)."""
-    values = []
-    for name, value in means.items():
-        direction = higher_is_better(name)
-        if direction is None or value is None or math.isnan(value):
-            continue
-        values.append(value if direction else 1.0 - value)
-    return sum(values) / len(values) if values else None
-
-
 def loss_at(metrics: pd.DataFrame, step: int) -> float | None:
-    """The last training loss logged at or before `step`; for a step before any log (step 0), the first one."""
+    """The run's training loss at `step` (`quality.loss_at` over the losses it logged)."""
+    return quality.loss_at(_losses(metrics), step)
+
+
+def _losses(metrics: pd.DataFrame) -> list[tuple[int, float]]:
     if "loss" not in metrics:
-        return None
+        return []
     logged = metrics.dropna(subset=["loss"])
-    if logged.empty:
-        return None
-    before = logged[logged["step"] <= step]
-    return float((before.iloc[-1] if not before.empty else logged.iloc[0])["loss"])
-
-
-@dataclass
-class Turning:
-    """Where a run was best by the composite, and later rounds whose quality fell while the loss still fell."""
-
-    composite: dict[int, float]
-    best_step: int | None
-    turned_down: list[int]
+    return list(zip(logged["step"].astype(int), logged["loss"].astype(float), strict=True))
 
 
 def turning(run: RunFrames, tolerance: float = TOLERANCE) -> Turning:
+    """Where the run was best by the composite and where it turned down while the loss fell (`quality.turning`)."""
     scores = {}
     for _, row in run.evals.iterrows():
         value = composite({r: row[r] for r in run.rubrics})
         if value is not None:
             scores[int(row["step"])] = value
-    if not scores:
-        return Turning({}, None, [])
-    best = max(scores, key=lambda s: (scores[s], -s))  # the earliest of equal bests
-    best_loss = loss_at(run.metrics, best)
-    turned = []
-    for step in sorted(s for s in scores if s > best):
-        loss = loss_at(run.metrics, step)
-        if scores[step] < scores[best] - tolerance and loss is not None and best_loss is not None and loss < best_loss:
-            turned.append(step)
-    return Turning(scores, best, turned)
+    losses = _losses(run.metrics)
+    return quality.turning(scores, lambda step: quality.loss_at(losses, step), tolerance)
+
+
+def appearances(run: RunFrames) -> dict[str, Appearance]:
+    """Per scenario, the first step whose debate held tweet artefacts (`quality.first_appearances`)."""
+    c = run.conversations
+    if "contamination_evidence" not in c:
+        return {}
+    return first_appearances(zip(c["step"].astype(int), c["scenario"], c["contamination_evidence"], strict=True))
 
 
 def ranking(runs: list[RunFrames]) -> list[dict[str, Any]]:
@@ -164,11 +146,11 @@ def _pick_scenarios(runs: list[RunFrames], scenarios: list[str] | None) -> list[
 def _runs_section(runs: list[RunFrames]) -> str:
     rows = [
         [Raw(f'<span class="swatch" style="background:{COLOURS[i % len(COLOURS)]}"></span>' + esc(r.id)),
-         r.header.get("experiment", {}).get("name"), r.header.get("profile"), r.header.get("model_path"),
-         r.status, str(r.path)]
+         *identity(r.header).values(), r.status, fmt(r.best_step), len(r.alerts), str(r.path)]
         for i, r in enumerate(runs)
     ]  # fmt: skip
-    return "<h2>Runs</h2>" + table(["run", "experiment", "profile", "model", "status", "path"], rows)
+    head = ["run", "experiment", "profile", "model", "status", "adapter-best step", "alerts", "path"]
+    return "<h2>Runs</h2>" + table(head, rows)
 
 
 def _ranking_section(runs: list[RunFrames]) -> str:
@@ -229,7 +211,9 @@ def _turning_section(runs: list[RunFrames], turns: list[Turning], tolerance: flo
         f"left out). <b>Best</b> = the step with the highest composite (the earliest on ties). A later step is "
         f"flagged <b>turned down</b> when its composite is more than {fmt(tolerance)} below the best while the "
         "training loss there is lower than at the best step (the loss at a step is the last loss logged at or "
-        "before it; at step 0, the first loss logged).</p>"
+        "before it; at step 0, the first loss logged). The same rule is the training-time <code>DriftWatch</code>, "
+        "applied to the rounds so far. <b>adapter-best</b> is the step whose adapter the run kept: the best healthy "
+        "round (no watch holding) by the run's metric.</p>"
     )
     rows = []
     for r, t in zip(runs, turns, strict=True):
@@ -240,14 +224,37 @@ def _turning_section(runs: list[RunFrames], turns: list[Turning], tolerance: flo
             fmt(loss_at(r.metrics, best) if best is not None else None), fmt(last),
             fmt(t.composite.get(last) if last is not None else None),
             fmt(loss_at(r.metrics, last) if last is not None else None),
-            ", ".join(map(str, t.turned_down)) or "none",
+            ", ".join(map(str, t.turned_down)) or "none", fmt(r.best_step),
         ])  # fmt: skip
-    head = ["run", "best step", "composite", "loss there", "last step", "composite", "loss there", "turned down at"]
+    head = ["run", "best step", "composite", "loss there", "last step", "composite", "loss there", "turned down at",
+            "adapter-best step"]  # fmt: skip
     return (
         "<h2>Where each run was best, and where quality turned down while loss still fell</h2>"
         + rule
         + table(head, rows)
     )
+
+
+def _watch_section(runs: list[RunFrames]) -> str:
+    """Where tweet artefacts first appeared in each scenario's debate, and every alert the watches raised."""
+    firsts = [appearances(r) for r in runs]
+    scenarios = list(dict.fromkeys(s for r in runs for s in r.conversations["scenario"]))
+    rows = []
+    for scenario in scenarios:
+        cells: list[Any] = [scenario]
+        for first in firsts:
+            found = first.get(scenario)
+            kinds = ", ".join(f"{k} {n}" for k, n in found.kinds.items()) if found else ""
+            cells.append(f"step {found.step} ({kinds}: {' '.join(found.examples)})" if found else "none")
+        rows.append(cells)
+    out = "<h2>First tweet artefacts, and alerts</h2><p class='muted'>Per scenario, the first evaluation step whose "
+    out += "debate held a hashtag, URL or @mention (the contamination rubric's evidence), which kinds, and what.</p>"
+    out += table(["scenario", *(r.id for r in runs)], rows)
+    alerts = [[r.id, a.get("step"), a.get("rule"), a.get("rubric"), fmt(a.get("value")), a.get("message")]
+              for r in runs for a in r.alerts.to_dict("records")]  # fmt: skip
+    if alerts:
+        return out + table(["run", "step", "rule", "rubric", "value", "message"], alerts)
+    return out + "<p>No watch alerted in these runs.</p>"
 
 
 def _conversation_cell(row: pd.Series | None, rubrics: list[str]) -> Raw:
@@ -329,6 +336,7 @@ def render(
 ) -> str:
     """The whole report as one HTML string: no scripts, styles inline, nothing fetched."""
     turns = [turning(r, tolerance) for r in runs]
+    picked = _pick_steps(runs, steps)
     sections = [
         str(legend([r.id for r in runs])),
         _runs_section(runs),
@@ -336,7 +344,9 @@ def render(
         _gate_section(gate) if gate else "",
         _curves_section(runs, turns),
         _turning_section(runs, turns, tolerance),
-        _transcripts_section(runs, _pick_scenarios(runs, scenarios), _pick_steps(runs, steps)),
+        _watch_section(runs),
+        _transcripts_section(runs, _pick_scenarios(runs, scenarios), picked),
+        timeline_section(runs, picked),
         _config_section(runs),
     ]
     return page("Run comparison: " + " vs ".join(r.id for r in runs), sections, len(runs))

@@ -10,7 +10,7 @@ from wandb_workspaces import expr
 
 from harness.errors import UserError
 from harness.records.runs import RunFrames
-from harness.records.tracking import STEP_KEY, TABLE_KEY, wandb_mode
+from harness.records.tracking import STEP_KEY, TABLE_KEY, TRACES_KEY, wandb_mode
 
 
 def project() -> str:
@@ -62,10 +62,13 @@ def build(runs: list[RunFrames], entity: str, project_name: str | None = None) -
             wr.H2("Loss and rubrics over train/global_step"),
             wr.PanelGrid(runsets=[runset], panels=curves + per_scenario),
             wr.H2("Conversations"),
-            wr.P("Every scored conversation, all evaluation steps (the table is logged cumulatively)."),
+            wr.P("Every scored conversation, all evaluation steps (an incremental table: each round adds its rows)."),
             wr.PanelGrid(
                 runsets=[runset], panels=[wr.WeavePanelSummaryTable(table_name=TABLE_KEY, layout=wr.Layout(w=24, h=14))]
             ),
+            wr.H2("Chain traces"),
+            wr.P("One row per chain component call: inputs, outputs, latency, tokens in/out, errors."),
+            wr.PanelGrid(runsets=[runset], panels=[wr.WeavePanelSummaryTable(table_name=TRACES_KEY)]),
             wr.H2("Configuration"),
             wr.PanelGrid(runsets=[runset], panels=[wr.RunComparer(diff_only="split", layout=wr.Layout(w=24, h=12))]),
         ],

@@ -11,6 +11,7 @@ import copy
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Any, ClassVar
 
 import neologdn
@@ -18,6 +19,7 @@ from hojichar import Document, Filter
 from hojichar.filters.deduplication import GenerateDedupLSH, InlineDeduplicator
 from hojichar.filters.document_filters import AcceptJapanese, DocumentLengthFilter
 
+from harness.errors import UserError
 from harness.spec.rules import Rule, rule_name
 from rubrics.contamination import find_artefacts
 
@@ -255,7 +257,7 @@ def apply_rules(texts: Iterable[str], rules: Iterable[Rule], n_examples: int = 3
         kept = []
         for doc in current:
             before = doc.text
-            doc = rule.apply(doc)
+            doc = _apply(rule, s.name, doc)
             out = None if doc.is_rejected else doc.text
             if out != before:
                 s.changed += out is not None
@@ -270,18 +272,56 @@ def apply_rules(texts: Iterable[str], rules: Iterable[Rule], n_examples: int = 3
     return [d.text for d in current], stats
 
 
+def _apply(rule: Rule, name: str, document: Document) -> Document:
+    """One rule on one document; a rule that raises or returns no Document is the user's to fix, in one line."""
+    try:
+        out = rule.apply(document)
+    except Exception as exc:
+        raise UserError(f"cleaning rule {name}: {type(exc).__name__}: {exc} (on the document "
+                        f"{document.text[:40]!r}); fix the rule or leave it out of cleaning=") from None  # fmt: skip
+    if not isinstance(out, Document):
+        raise UserError(f"cleaning rule {name}: apply() returned {type(out).__name__}, not the Document; return the "
+                        "document (set document.is_rejected = True to drop it)")  # fmt: skip
+    return out
+
+
 def clean_one(text: str, rule: Rule) -> str | None:
     """One document through one rule: its text, or None when the rule drops it."""
     texts, _ = apply_rules([text], [rule])
     return texts[0] if texts else None
 
 
+def show_change(before: str, after: str | None, context: int = 24) -> str:
+    """One example of a rule's effect on one line: removed text as [-...-], added as {+...+} (git's word-diff
+    marks), unchanged stretches longer than `context` shortened with …, so the removed span is always visible."""
+    flat = lambda text: text.replace("\n", "\\n")  # noqa: E731
+    if after is None:
+        return f"[-{flat(before if len(before) <= 3 * context else before[: 3 * context] + '…')}-] (dropped)"
+    ops = SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+    parts = []
+    for i, (tag, i1, i2, j1, j2) in enumerate(ops):
+        kept = before[i1:i2]
+        if tag != "equal":
+            parts += [f"[-{kept}-]" if kept else "", f"{{+{after[j1:j2]}+}}" if j2 > j1 else ""]
+        elif len(kept) <= context:
+            parts.append(kept)
+        elif i == 0:
+            parts.append("…" + kept[-context:])
+        elif i == len(ops) - 1:
+            parts.append(kept[:context] + "…")
+        else:
+            parts.append(kept[: context // 2] + "…" + kept[-context // 2 :])
+    return flat("".join(parts))
+
+
 def stats_table(stats: list[RuleStats]) -> str:
-    """The per-rule table `harness clean` prints: counts, then one example of each rule's effect."""
+    """The per-rule table `harness clean` prints: counts, then examples of each rule's effect."""
     lines = [f"{'rule':<16} {'docs in':>8} {'docs out':>8} {'removed':>8} {'changed':>8} {'chars removed':>14}"]
     for s in stats:
         lines.append(f"{s.name:<16} {s.docs_in:>8} {s.docs_out:>8} {s.removed:>8} {s.changed:>8} {s.chars_removed:>14}")
+    if any(s.examples for s in stats):
+        lines.append("examples ([-removed-], {+added+}, … unchanged text left out):")
     for s in stats:
         for before, after in s.examples[:2]:
-            lines.append(f"  {s.name}: {before!r:.70} -> {'(dropped)' if after is None else repr(after)[:70]}")
+            lines.append(f"  {s.name}: {show_change(before, after)}")
     return "\n".join(lines)

@@ -22,7 +22,8 @@ def resolve_data_path(spec: DataSpec, experiment_file: Path | None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise UserError(f"DataSpec.path: data file {spec.path!r} not found (looked in {', '.join(map(str, candidates))})")
+    looked = dict.fromkeys(str(c.resolve()) for c in candidates)  # run from the project root, both are one place
+    raise UserError(f"DataSpec.path: data file {spec.path!r} not found (looked in {', '.join(looked)})")
 
 
 def _problem(line: str, spec: DataSpec) -> str | None:

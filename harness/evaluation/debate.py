@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -14,7 +14,7 @@ from langchain_core.outputs import Generation, LLMResult
 from langchain_core.prompts import PromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from harness.evaluation.generation import generate, reuse_kv
+from harness.evaluation.generation import generate_counted, reuse_kv
 from harness.spec.experiment import GenerationSpec, Scenario
 from rubrics.records import Conversation, Turn
 
@@ -53,25 +53,36 @@ def first_line(text: str) -> str:
 
 
 class TraceRecorder(BaseCallbackHandler):
-    """Records each chain step's input, output and latency, tagged with the scenario and turn it served."""
+    """Records each chain step's input, output, start, latency, tokens and error, tagged with the scenario and turn
+    it served. `start_s` counts from the recorder's creation (the round's start), so a round's turns line up on one
+    time axis; a turn carries the token counts of the model call inside it."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self._origin = time.perf_counter()
         self._open: dict[UUID, tuple[float, str, Any, dict[str, Any]]] = {}
+        self._parents: dict[UUID, UUID] = {}
+        self._tokens: dict[UUID, tuple[int | None, int | None]] = {}
 
     def _start(self, run_id: UUID, component: str, payload: Any, metadata: dict[str, Any] | None) -> None:
         self._open[run_id] = (time.perf_counter(), component, payload, dict(metadata or {}))
 
-    def _end(self, run_id: UUID, output: Any) -> None:
+    def _end(self, run_id: UUID, output: Any, error: BaseException | None = None) -> None:
+        ended = time.perf_counter()
         started, component, payload, metadata = self._open.pop(run_id)
+        tokens_in, tokens_out = self._tokens.pop(run_id, (None, None))
         self.events.append(
             {
                 "scenario": metadata.get("scenario"),
                 "turn": metadata.get("turn"),
                 "component": component,
                 "input": payload,
-                "output": output,
-                "latency_s": round(time.perf_counter() - started, 6),
+                "output": output if error is None else None,
+                "start_s": round(started - self._origin, 6),
+                "latency_s": round(ended - started, 6),
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "error": None if error is None else f"{type(error).__name__}: {error}",
             }
         )
 
@@ -79,24 +90,40 @@ class TraceRecorder(BaseCallbackHandler):
                        metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
         if parent_run_id is None:
             self._start(run_id, "turn", inputs, metadata)
+        else:
+            self._parents[run_id] = parent_run_id
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         if run_id in self._open:
             self._end(run_id, outputs)
 
-    def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID,
+    def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID, parent_run_id: UUID | None = None,
                      metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
         self._start(run_id, "llm", prompts[0], metadata)
+        if parent_run_id is not None:
+            self._parents[run_id] = parent_run_id
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        self._end(run_id, response.generations[0][0].text)
+        generation = response.generations[0][0]
+        info = generation.generation_info or {}
+        tokens = (info.get("prompt_tokens"), info.get("new_tokens"))
+        self._tokens[run_id] = tokens
+        root = self._root(run_id)
+        if root != run_id:
+            self._tokens[root] = tokens
+        self._end(run_id, generation.text)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         if run_id in self._open:
-            self._end(run_id, f"error: {error!r}")
+            self._end(run_id, None, error)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._end(run_id, f"error: {error!r}")
+        self._end(run_id, None, error)
+
+    def _root(self, run_id: UUID) -> UUID:
+        while run_id in self._parents:
+            run_id = self._parents[run_id]
+        return run_id
 
 
 # Below this size a decode step's matmuls take microseconds: splitting them across threads gains nothing, and when
@@ -136,7 +163,8 @@ def _end_of_turn_ids(tokenizer: Any) -> list[int]:
 
 
 class LiveModelLLM(BaseLLM):
-    """The live (training) model as a LangChain LLM: one batched `harness.generation.generate` call per batch."""
+    """The live (training) model as a LangChain LLM: one batched `generate_counted` call per batch, each generation
+    carrying its token counts (`prompt_tokens`, `new_tokens`) for the traces."""
 
     model: Any
     tokenizer: Any
@@ -149,8 +177,10 @@ class LiveModelLLM(BaseLLM):
 
     def _generate(self, prompts: list[str], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> LLMResult:  # fmt: skip
-        texts = generate(self.model, self.tokenizer, prompts, self.generation, self.stop_ids)
-        return LLMResult(generations=[[Generation(text=text)] for text in texts])
+        generated = generate_counted(self.model, self.tokenizer, prompts, self.generation, self.stop_ids)
+        return LLMResult(generations=[[Generation(text=g.text, generation_info={"prompt_tokens": g.prompt_tokens,
+                                                                             "new_tokens": g.new_tokens})]
+                                      for g in generated])  # fmt: skip
 
 
 def _base(model: Any) -> Any:
@@ -188,12 +218,34 @@ def build_reference_chain(model: Any, tokenizer: Any, generation: GenerationSpec
     return (PROMPT | llm.bind(pipeline_kwargs=kwargs) | RunnableLambda(first_line)).with_config(run_name="debate_turn")
 
 
-def hold_debates(chain: Runnable, scenarios: Sequence[Scenario]) -> tuple[list[Conversation], list[dict[str, Any]]]:
-    """Every scenario's debate, turn by turn: each turn is one batched chain call over all scenarios still talking."""
+def most_tokens(scenario: Scenario, generation: GenerationSpec, tokenizer: Any) -> int:
+    """The most tokens a scenario's last turn can hold: its prompt (plain or through the chat template) with every
+    earlier turn at full length, plus the answer. Past the model's context window a turn errors or turns to noise,
+    so this is checked before a run."""
+    speakers = [scenario.speakers[i % len(scenario.speakers)] for i in range(scenario.turns)]
+    inputs = {"topic": scenario.topic, "cast": "と".join(scenario.speakers),
+              "history": "".join(f"{s}：\n" for s in speakers[:-1]), "speaker": speakers[-1]}  # fmt: skip
+    skeleton = chat_prompt(tokenizer)(inputs) if generation.chat_template else PROMPT.format(**inputs)
+    return len(tokenizer(skeleton)["input_ids"]) + scenario.turns * generation.max_new_tokens
+
+
+class RoundStopped(Exception):
+    """A stop was requested (SIGINT/SIGTERM) while a round was under way: the round is abandoned between turns."""
+
+
+def hold_debates(
+    chain: Runnable, scenarios: Sequence[Scenario], should_stop: Callable[[], bool] | None = None
+) -> tuple[list[Conversation], list[dict[str, Any]]]:
+    """Every scenario's debate, turn by turn: each turn is one batched chain call over all scenarios still talking.
+
+    `should_stop` is asked before every turn, so a stop request ends even a long round within one turn.
+    """
     recorder = TraceRecorder()
     turns: dict[str, list[Turn]] = {s.name: [] for s in scenarios}
     with reuse_kv():
         for index in range(max(s.turns for s in scenarios)):
+            if should_stop is not None and should_stop():
+                raise RoundStopped(f"stopped before turn {index + 1}")
             _turn(chain, scenarios, index, turns, recorder)
     conversations = [Conversation(tuple(turns[s.name]), scenario=s.name, topic=s.topic) for s in scenarios]
     return conversations, recorder.events

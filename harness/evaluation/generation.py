@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.spec.experiment import GenerationSpec
 
@@ -262,9 +262,23 @@ def _forward_parameters(model: Any) -> frozenset[str]:
     return _PARAMETERS[kind]
 
 
+class Generated(NamedTuple):
+    """One prompt's continuation and its token counts (the prompt's, and those generated), for the traces."""
+
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+
+
 def generate(model: Any, tokenizer: Any, prompts: Sequence[str], generation: GenerationSpec,
              stop_ids: Sequence[int]) -> list[str]:  # fmt: skip
     """Each prompt's continuation, up to a stop token (included) or `max_new_tokens`, generated as one batch."""
+    return [g.text for g in generate_counted(model, tokenizer, prompts, generation, stop_ids)]
+
+
+def generate_counted(model: Any, tokenizer: Any, prompts: Sequence[str], generation: GenerationSpec,
+                     stop_ids: Sequence[int]) -> list[Generated]:  # fmt: skip
+    """`generate`, with each prompt's token counts."""
     import torch
 
     with torch.inference_mode(), _folded_lora(model):
@@ -272,7 +286,7 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], generation: Gen
 
 
 def _generate(model: Any, tokenizer: Any, prompts: Sequence[str], generation: GenerationSpec,
-              stop_ids: Sequence[int]) -> list[str]:  # fmt: skip
+              stop_ids: Sequence[int]) -> list[Generated]:  # fmt: skip
     import torch
 
     store = _STORE.get()
@@ -305,4 +319,5 @@ def _generate(model: Any, tokenizer: Any, prompts: Sequence[str], generation: Ge
                 break
             tokens = tokens[kept]
         logits = batch.step(tokens)
-    return [tokenizer.decode(answer, skip_special_tokens=True) for answer in answers]
+    return [Generated(tokenizer.decode(answer, skip_special_tokens=True), len(ids), len(answer))
+            for ids, answer in zip(encoded, answers, strict=True)]  # fmt: skip

@@ -6,12 +6,13 @@ import dataclasses
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness import distributed
-from harness.evaluation.debate import build_chain, generation_threads, hold_debates
-from harness.records.runlog import RunLog
+from harness.evaluation.debate import RoundStopped, build_chain, generation_threads, hold_debates
+from harness.evaluation.quality import appearance
+from harness.records.runlog import RunLog, redact
 from harness.records.tracking import Tracker
 from harness.spec.experiment import Experiment
 from rubrics import Rubric
@@ -46,6 +47,13 @@ def score(conversations: Sequence[Conversation], rubrics: Sequence[Rubric]) -> l
     return [(v, e, "; ".join(errs)) for v, e, errs in zip(values, evidence, errors, strict=True)]
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+__all__ = ["EvalFailed", "Evaluator", "RoundStopped", "score"]
+
+
 class EvalFailed(RuntimeError):
     """An evaluation round failed under --strict."""
 
@@ -63,15 +71,19 @@ class Evaluator:
         self.tracker = tracker
         self.chain = build_chain(model, tokenizer, experiment.generation)
         self.done: set[int] = set()
+        self.appeared: set[str] = set()  # scenarios whose debates already held tweet artefacts
+        self.echo: Callable[[str], None] = _stderr
 
-    def round(self, step: int) -> dict[str, float]:
+    def round(self, step: int, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
         """Hold, score and record every scenario's debate at `step`; the round's rubric means.
 
         Under several processes each rank holds its share of the debates; rank 0 gathers, scores and records them and
-        every rank returns rank 0's means (or raises rank 0's EvalFailed), so all ranks decide alike.
+        every rank returns rank 0's means (or raises rank 0's EvalFailed), so all ranks decide alike. `should_stop` is
+        asked between turns: a stop request raises RoundStopped and the round, left without its `eval` record, does
+        not count.
         """
         started = time.perf_counter()
-        generated = self._generate(step)
+        generated = self._generate(step, should_stop)
         if (parts := distributed.gather(generated)) is None:  # not rank 0: take rank 0's outcome
             self.done.add(step)
             outcome = distributed.broadcast(None)
@@ -85,7 +97,9 @@ class Evaluator:
             raise
         return distributed.broadcast(means)
 
-    def _generate(self, step: int) -> tuple[list[int], list[Conversation], list[dict[str, Any]], str | None]:
+    def _generate(
+        self, step: int, should_stop: Callable[[], bool] | None
+    ) -> tuple[list[int], list[Conversation], list[dict[str, Any]], str | None]:
         """This rank's share of the debates: scenario indices (-1: a pad), conversations, trace events, error."""
         import torch
 
@@ -107,7 +121,10 @@ class Evaluator:
                 distributed.full_parameters(self.model),  # sharded (FSDP2): gathered, so ranks decode independently
             ):
                 torch.manual_seed(self.experiment.generation.seed + step)
-                conversations, trace = hold_debates(self.chain, mine)
+                conversations, trace = hold_debates(self.chain, mine, should_stop)
+        except RoundStopped as exc:
+            print(f"harness: eval step {step} abandoned ({exc}); a resume holds it again", file=sys.stderr, flush=True)
+            raise
         except Exception as exc:
             if self.strict and distributed.world_size() == 1:
                 raise EvalFailed(f"evaluation at step {step} failed: {type(exc).__name__}: {exc}") from exc
@@ -146,6 +163,7 @@ class Evaluator:
             rows.append(row)
         if self.strict and (failed := next((row for row in rows if row["error"]), None)):
             raise EvalFailed(f"rubric failed at step {step} ({failed['scenario']}): {failed['error']}")
+        self._first_artefacts(step, rows)
         for event in trace:
             self.runlog.write("trace", step=step, **event)
         means = {
@@ -157,11 +175,20 @@ class Evaluator:
         self.runlog.write(
             "eval", step=step, seconds=round(seconds, 3), generation_s=round(generation_s, 3), means=means
         )
-        self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], means)
+        self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], means, trace)
         self.done.add(step)
-        shown = "  ".join(f"{k} {v:.3f}" for k, v in means.items())
-        print(f"harness: eval step {step}: {shown}  ({seconds:.1f}s)", file=sys.stderr, flush=True)
         return means
+
+    def _first_artefacts(self, step: int, rows: list[dict[str, Any]]) -> None:
+        """An `appearance` record the first time a scenario's debate holds tweet artefacts (contamination's)."""
+        for row in rows:
+            found = appearance(step, row["scenario"], (row["evidence"] or {}).get("contamination"))
+            if found is not None and found.scenario not in self.appeared:
+                self.appeared.add(found.scenario)
+                self.runlog.write("appearance", **found.to_record())
+                kinds = ", ".join(f"{k} {n}" for k, n in found.kinds.items())
+                self.echo(f"harness: step {step}: first tweet artefacts in {found.scenario} ({kinds}: "
+                          f"{' '.join(found.examples)})")  # fmt: skip
 
     def _failed_round(self, step: int, error: str, seconds: float) -> dict[str, float]:
         """Generation failed: the round is recorded with its error (run log and W&B table) and training goes on."""
@@ -175,6 +202,5 @@ class Evaluator:
         self.runlog.write("eval", step=step, seconds=round(seconds, 3), generation_s=None, means={}, error=error)
         self.tracker.log_round(step, rows, [r.name for r in self.experiment.rubrics], {})
         self.done.add(step)
-        print(f"harness: eval step {step} failed ({error}); training continues (--strict makes this fatal)",
-              file=sys.stderr, flush=True)  # fmt: skip
+        self.echo(redact(f"harness: eval step {step} failed ({error}); training continues (--strict makes this fatal)"))
         return {}

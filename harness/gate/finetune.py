@@ -75,15 +75,14 @@ def fine_tune(experiment: Experiment, documents: Sequence[tuple[str, str]], seed
     from transformers import Trainer, TrainingArguments, default_data_collator
 
     from harness.gate import probes
-    from harness.training.model import load
-    from harness.training.run import _lora_config
+    from harness.training.model import load, lora_config
 
     t = experiment.training
     started = time.perf_counter()
     with quiet_training(), tempfile.TemporaryDirectory(prefix="harness-gate-") as tmp:
         torch.manual_seed(seed)
         model, tokenizer = load(experiment.model, "cpu")
-        model = get_peft_model(model, _lora_config(experiment, model))
+        model = get_peft_model(model, lora_config(experiment, model))
         if cache is not None and cache.exists():
             set_peft_model_state_dict(model, load_file(cache))
             trained_s = None

@@ -218,6 +218,8 @@ def side(label: str, raw: list[str], rules: tuple[Any, ...]) -> Side:
     """`rules` over the raw corpus; a rule that raises is the rule set's author's error (one line, exit 2)."""
     try:
         cleaned = paired.clean_each(raw, rules)
+    except UserError:
+        raise
     except Exception as exc:
         raise UserError(f"{label}: a rule raised {type(exc).__name__}: {exc}") from None
     if not any(t is not None for t in cleaned):
@@ -285,18 +287,37 @@ def read_baseline(path: Path, raw: list[str]) -> Side:
         raise UserError(f"{path}: not a gate baseline file ({exc}); {fix}") from None
     if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION:
         found = data.get("version") if isinstance(data, dict) else type(data).__name__
-        raise UserError(f"{path}: not a version-{BASELINE_VERSION} gate baseline (found {found!r}); {fix}")
-    try:
-        cleaned, results = data["cleaned"], {int(s): r for s, r in data["results"].items()}
-        ok = isinstance(cleaned, list) and all(isinstance(r["probes"], dict) for r in results.values())
-        rules, key, raw_sha = list(data["rules"]), data["train_key"], data["raw_sha"]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise UserError(f"{path}: a malformed gate baseline ({type(exc).__name__}: {exc}); {fix}") from None
-    if not ok or len(cleaned) != len(raw):
-        raise UserError(f"{path}: a malformed gate baseline (its cleaned corpus or results); {fix}")
-    if raw_sha != _sha(raw):
+        raise UserError(f"{path}: not a gate baseline file of version {BASELINE_VERSION} (found {found!r}); {fix}")
+    results = data.get("results")
+    shapes = {
+        "rules": isinstance(data.get("rules"), list) and all(isinstance(r, str) for r in data["rules"]),
+        "cleaned": isinstance(data.get("cleaned"), list) and len(data["cleaned"]) == len(raw)
+        and all(t is None or isinstance(t, str) for t in data["cleaned"]),
+        "train_key": isinstance(data.get("train_key"), str),
+        "raw_sha": isinstance(data.get("raw_sha"), str),
+        "results": isinstance(results, dict) and all(_result_shape(k, r) for k, r in results.items()),
+    }  # fmt: skip
+    if bad := [name for name, ok in shapes.items() if not ok]:
+        raise UserError(f"{path}: not a gate baseline file ({', '.join(bad)} of the wrong shape); {fix}")
+    if data["raw_sha"] != _sha(raw):
         raise UserError(f"{path}: blessed on another version of the data file; {fix}")
-    return Side(f"baseline file {path.name}", rules, raw, cleaned, results, key)
+    results = {int(s): r for s, r in results.items()}
+    return Side(f"baseline file {path.name}", data["rules"], raw, data["cleaned"], results, data["train_key"])
+
+
+def _result_shape(seed: Any, result: Any) -> bool:
+    """One seed's stored result: numeric probe values, and debates (or null) whose turns are speaker and text."""
+    if not (isinstance(seed, str) and seed.isdigit() and isinstance(result, dict)):
+        return False
+    values = result.get("probes")
+    if not isinstance(values, dict) or not all(isinstance(values.get(p), int | float) for p in probes.HIGHER_IS_BETTER):
+        return False
+    rows = result.get("conversations")
+    return rows is None or (isinstance(rows, list) and all(
+        isinstance(c, dict) and isinstance(c.get("scenario"), str) and isinstance(c.get("topic"), str)
+        and isinstance(c.get("turns"), list) and all(isinstance(t, dict) and isinstance(t.get("speaker"), str)
+                                                     and isinstance(t.get("text"), str) for t in c["turns"])
+        for c in rows))  # fmt: skip
 
 
 def write_baseline(path: Path, side: Side) -> None:

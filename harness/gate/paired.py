@@ -48,10 +48,14 @@ def clean_each(raw: Sequence[str], rules: Iterable[Any]) -> list[str | None]:
     exactly as `harness.data.cleaning.apply_rules` runs them (fresh copies, so the deduplication pool starts empty)."""
     from hojichar import Document
 
+    from harness.data.cleaning import _apply
+    from harness.spec.rules import rule_name
+
     out: list[str | None] = [None] * len(raw)
     current = [(i, Document(t)) for i, t in enumerate(raw)]
     for rule in copy.deepcopy(tuple(rules)):
-        current = [(i, d) for i, d in ((i, rule.apply(d)) for i, d in current) if not d.is_rejected]
+        name = rule_name(rule)
+        current = [(i, d) for i, d in ((i, _apply(rule, name, d)) for i, d in current) if not d.is_rejected]
     for i, doc in current:
         out[i] = doc.text
     return out

@@ -47,38 +47,67 @@ def find_runs(runs_dir: str | Path = RUNS_DIR) -> list[Run]:
     return sorted(runs, key=lambda r: r.header.get("time", 0))
 
 
+def identity(header: dict[str, Any]) -> dict[str, Any]:
+    """What a run is, read from its header: experiment, profile and model (`runs` and `compare` show the same)."""
+    experiment = header.get("experiment", {})
+    return {
+        "experiment": experiment.get("name"),
+        "profile": header.get("profile"),
+        "model": experiment.get("model", {}).get("name_or_path"),
+    }
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete Trainer checkpoint (one whose trainer_state.json was written)."""
+    done = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
 def summary(run: Run) -> dict[str, Any]:
-    """One row of `python -m harness runs`: what a run is and how far it got."""
+    """One row of `python -m harness runs`: what a run is, how far it got, why it failed, where a resume starts."""
     experiment = run.header.get("experiment", {})
+    checkpoint = latest_checkpoint(run.path)
+    resume_step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
     trained = [m["step"] for m in run.of("metrics") if "loss" in m]
     evals = run.of("eval")
+    end = run.of("end")[-1] if run.of("end") else {}
     return {
         "id": run.id,
         "path": str(run.path),
-        "experiment": experiment.get("name"),
-        "profile": run.header.get("profile"),
-        "model": experiment.get("model", {}).get("name_or_path"),
-        "steps": max(trained, default=0),
+        **identity(run.header),
+        "steps": max([*trained, *(e["step"] for e in evals), resume_step], default=0),
         "max_steps": experiment.get("training", {}).get("max_steps"),
         "status": run.status,
+        "reason": end.get("reason"),
+        "resume_step": None if run.status == "completed" else resume_step,
         "eval_step": evals[-1]["step"] if evals else None,
         "means": evals[-1]["means"] if evals else {},
+        "best_step": end.get("best_step"),
+        "best_adapter": end.get("best_adapter"),
+        "alerts": len(run.of("alert")),
     }
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """Rows as aligned plain-text columns."""
-    header = ["id", "experiment", "profile", "model", "steps", "status", "last rubric means"]
+    """Rows as aligned plain-text columns; under an unfinished run, why it failed or where a resume starts."""
+    header = ["id", "experiment", "profile", "model", "steps", "status", "best", "alerts", "last rubric means"]
     lines = [header]
     for r in rows:
         means = " ".join(f"{k}={v:.3f}" for k, v in r["means"].items() if v is not None)
         at = f"@{r['eval_step']} " if r["eval_step"] is not None else ""
         steps = f"{r['steps']}/{r['max_steps']}"
-        lines.append(
-            [r["id"], str(r["experiment"]), str(r["profile"]), str(r["model"]), steps, r["status"], at + means]
-        )
+        best = "-" if r.get("best_step") is None else f"@{r['best_step']}"
+        lines.append([r["id"], str(r["experiment"]), str(r["profile"]), str(r["model"]), steps, r["status"], best,
+                      str(r.get("alerts", 0)), at + means])  # fmt: skip
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)), line[-1]]) for line in lines)
+    out = []
+    for line, row in zip(lines, [None, *rows], strict=True):
+        out.append("  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)), line[-1]]).rstrip())
+        if row and row["reason"]:
+            out.append(f"    {row['status']}: {row['reason']}")
+        elif row and row["resume_step"] is not None and row["status"] != "failed":
+            out.append(f"    {row['status']}: --resume {row['id']} continues from step {row['resume_step']}")
+    return "\n".join(out)
 
 
 @dataclass
@@ -93,6 +122,10 @@ class RunFrames:
     conversations: pd.DataFrame
     traces: pd.DataFrame
     evals: pd.DataFrame
+    alerts: pd.DataFrame
+    appearances: pd.DataFrame
+    best_step: int | None = None
+    best_adapter: str | None = None
 
     @property
     def id(self) -> str:
@@ -102,11 +135,12 @@ class RunFrames:
 def frames(run: Run) -> RunFrames:
     """Build the DataFrames of a run already read."""
     rubrics = list(run.header.get("experiment", {}).get("rubrics", {}))
+    end = run.of("end")[-1] if run.of("end") else {}
     rows = []
     for c in run.conversations():
         row = {k: c.get(k) for k in ("step", "scenario", "topic", "speakers", "turns", "transcript")}
-        row.update({r: c["scores"].get(r) for r in rubrics})
-        row.update({f"{r}_evidence": c["evidence"].get(r) for r in rubrics})
+        row.update({r: (c.get("scores") or {}).get(r) for r in rubrics})
+        row.update({f"{r}_evidence": (c.get("evidence") or {}).get(r) for r in rubrics})
         row["error"] = c.get("error")
         rows.append(row)
     columns = ["step", "scenario", "topic", "speakers", "turns", "transcript", *rubrics]
@@ -126,6 +160,10 @@ def frames(run: Run) -> RunFrames:
         conversations=conversations,
         traces=pd.DataFrame(run.of("trace")).drop(columns=_DROP, errors="ignore"),
         evals=evals,
+        alerts=pd.DataFrame(run.of("alert")).drop(columns=[*_DROP, "time"], errors="ignore"),
+        appearances=pd.DataFrame(run.of("appearance")).drop(columns=[*_DROP, "time"], errors="ignore"),
+        best_step=end.get("best_step"),
+        best_adapter=end.get("best_adapter"),
     )
 
 
@@ -135,6 +173,9 @@ def load_run(run: str | Path, runs_dir: str | Path = RUNS_DIR) -> RunFrames:
     `.metrics`: one row per training log (step, loss, learning_rate, grad_norm, epoch, ...).
     `.conversations`: one row per scored conversation of a completed round: step, scenario, topic, speakers, turns,
     transcript, one column per rubric, `<rubric>_evidence` and error. `.traces`: one row per chain step.
-    `.evals`: one row per completed round with each rubric's mean. `.header` and `.status` as in the run log.
+    `.evals`: one row per completed round with each rubric's mean. `.alerts`: one row per watch alert (step, rubric,
+    rule, value, message, stop, ...). `.appearances`: per scenario, the first step whose debate held tweet artefacts
+    (step, scenario, kinds, examples). `.best_step` and `.best_adapter`: adapter-best/ (None before the run ends).
+    `.header` and `.status` as in the run log.
     """
     return frames(open_run(run, runs_dir))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,17 +12,21 @@ from typing import Any
 
 import wandb
 
-from harness.records.runlog import redact
+from harness.records.runlog import Run, redact, redact_value
+from harness.records.weave_link import WeaveLink, start_weave
 
 TABLE_KEY = "conversations"
+TRACES_KEY = "traces"
+TRACE_COLUMNS = ["step", "scenario", "turn", "component", "input", "output", "start_s", "latency_s", "tokens_in",
+                 "tokens_out", "error"]  # fmt: skip
 _warned: set[str] = set()
 
 
 def _warn_once(what: str, exc: BaseException) -> None:
     """One line per process for W&B trouble: training goes on and the run log keeps everything."""
     if "W&B" not in _warned:
-        print(f"harness: W&B failed in {what} ({type(exc).__name__}: {exc}); training continues, the run log has "
-              "everything", file=sys.stderr, flush=True)  # fmt: skip
+        print(redact(f"harness: W&B failed in {what} ({type(exc).__name__}: {exc}); training continues, the run log "
+                     "has everything"), file=sys.stderr, flush=True)  # fmt: skip
     _warned.add("W&B")
 
 
@@ -38,12 +43,17 @@ def wandb_mode() -> str:
 
 
 class Tracker:
-    """A W&B run fed from run-log records: rubric curves on the loss's x-axis and a cumulative conversation table."""
+    """A W&B run fed from run-log records: rubric curves on the loss's x-axis, and the conversations and chain traces
+    as tables that grow by each round's rows (W&B's incremental tables: every row is stored once).
+
+    Online, Weave (when installed) traces the LangChain calls and holds each round as an evaluation (`weave_link`).
+    Offline, a resumed session writes a new offline run that `replay`s the run log up to the checkpoint and retires
+    the crashed session's offline files, so `wandb sync` uploads each step and row once."""
 
     def __init__(self, run_dir: Path, run_id: str, group: str, config: Mapping[str, Any], resume: bool = False) -> None:
         self.mode = wandb_mode()
-        self._rows: list[list[Any]] = []
-        self._columns: list[str] = []
+        self._tables: dict[str, Any] = {}
+        self.weave: WeaveLink | None = None
         try:
             self.run: Any = wandb.init(
                 project=os.environ.get("WANDB_PROJECT", "harness"),
@@ -53,15 +63,18 @@ class Tracker:
                 name=run_id,
                 group=group,
                 dir=str(run_dir),
-                config=json.loads(redact(json.dumps(config, ensure_ascii=False))),
+                config=redact_value(dict(config)),
                 mode=self.mode,  # type: ignore[arg-type]
-                resume="allow" if resume else None,
+                resume="allow" if resume and self.mode != "offline" else None,
                 settings=wandb.Settings(x_disable_stats=True, console="off", silent=True),
             )
             self.run.define_metric(STEP_KEY)
             self.run.define_metric("*", step_metric=STEP_KEY, step_sync=True)
+            if self.mode == "offline":
+                _retire_superseded_offline_runs(Path(self.run.dir).parent, self.run.id)
+            self.weave = start_weave(self.mode, f"{self.run.entity}/{self.run.project}", run_id, group)
         except Exception as exc:
-            print(f"harness: W&B unavailable ({type(exc).__name__}: {exc}); continuing with the run log only",
+            print(redact(f"harness: W&B unavailable ({type(exc).__name__}: {exc}); continuing with the run log only"),
                   file=sys.stderr)  # fmt: skip
             self.run = None
 
@@ -78,40 +91,71 @@ class Tracker:
         if self.run is None:
             return
         try:
-            self.run.log(data)
+            self.run.log(_redacted(data))
         except Exception as exc:  # W&B trouble must not stop training; the run log has everything
             _warn_once("log", exc)
 
-    def preload(self, conversations: Sequence[Mapping[str, Any]], rubrics: Sequence[str]) -> None:
-        """A resumed run's table starts with the rounds the run log already holds."""
-        for step in sorted({c["step"] for c in conversations}):
-            self._add_rows(step, [c for c in conversations if c["step"] == step], rubrics)
-
-    def _add_rows(self, step: int, conversations: Sequence[Mapping[str, Any]], rubrics: Sequence[str]) -> None:
-        if not self._columns:
-            self._columns = ["step", "scenario", "speakers", "transcript"]
-            self._columns += [*rubrics, *(f"{r}_evidence" for r in rubrics), "error"]
-        for c in conversations:
-            scores = c["scores"]
-            self._rows.append(
-                [step, c["scenario"], " / ".join(c["speakers"]), c["transcript"]]
-                + [scores.get(r) for r in rubrics]
-                + [json.dumps(c["evidence"].get(r), ensure_ascii=False) for r in rubrics]
-                + [c.get("error") or ""]
-            )
+    def _table(self, key: str, columns: list[str], rows: Sequence[list[Any]]) -> Any:
+        """The key's incremental table with `rows` added: logging it stores only the rows added since it was last
+        logged (each in its own `media/table/<key>_<n>_*.table.json` and artifact entry)."""
+        if key not in self._tables:
+            self._tables[key] = wandb.Table(columns=columns, log_mode="INCREMENTAL")
+        table = self._tables[key]
+        for row in rows:
+            table.add_data(*row)
+        return table
 
     def log_round(
-        self, step: int, conversations: Sequence[Mapping[str, Any]], rubrics: Sequence[str], means: Mapping[str, float]
+        self,
+        step: int,
+        conversations: Sequence[Mapping[str, Any]],
+        rubrics: Sequence[str],
+        means: Mapping[str, float],
+        traces: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """One evaluation round: `rubric/<name>` means, per-scenario curves, and the whole table so far."""
-        self._add_rows(step, conversations, rubrics)
+        """One evaluation round: `rubric/<name>` means, per-scenario curves, the round's conversations and traces."""
+        if self.run is None:
+            return
         data: dict[str, Any] = {STEP_KEY: step, **{f"rubric/{name}": v for name, v in means.items()}}
         for c in conversations:
             for r in rubrics:
                 if c["scores"].get(r) is not None:
                     data[f"rubric/{r}/{c['scenario']}"] = c["scores"][r]
-        data[TABLE_KEY] = wandb.Table(columns=self._columns, data=[list(row) for row in self._rows])
+        try:
+            columns = conversation_columns(rubrics)
+            data[TABLE_KEY] = self._table(
+                TABLE_KEY, columns, [conversation_row(step, c, rubrics) for c in conversations]
+            )
+            if traces:
+                data[TRACES_KEY] = self._table(TRACES_KEY, TRACE_COLUMNS, [trace_row(step, t) for t in traces])
+        except Exception as exc:  # a row W&B cannot type: the curves still go, the run log has the rows
+            _warn_once("a table", exc)
+        if self.weave is not None:  # first: Weave links its calls to the W&B step this round's row is about to take
+            self.weave.log_round(step, conversations, rubrics, means)
         self._log(data)
+
+    def replay(self, run: Run, rubrics: Sequence[str]) -> None:
+        """Rebuild an offline run's W&B history from the run log (a resumed session, up to its checkpoint): the
+        cleaning table, every training log and every completed round, in the order they were first logged."""
+        if self.run is None or self.mode != "offline":
+            return
+        from transformers.integrations.integration_utils import rewrite_logs
+
+        if cleaning := run.of("cleaning"):
+            self.log_cleaning(cleaning[-1]["rules"])
+        rounds = {e["step"]: e for e in run.of("eval")}
+        conversations, traces = run.conversations(), [t for t in run.of("trace") if t["step"] in rounds]
+        metrics = run.of("metrics")
+        for step in sorted(rounds.keys() | {m["step"] for m in metrics}):
+            if step in rounds:  # a round at step N runs before step N's training log is written
+                self.log_round(step, [c for c in conversations if c["step"] == step], rubrics, rounds[step]["means"],
+                               [t for t in traces if t["step"] == step])  # fmt: skip
+            for m in (m for m in metrics if m["step"] == step):
+                logs = {k: v for k, v in m.items() if k not in _RECORD_FIELDS}
+                scalars = {k: v for k, v in logs.items() if k in _SUMMARY_ONLY}
+                if scalars:
+                    self.run.summary.update(scalars)
+                self._log({**rewrite_logs({k: v for k, v in logs.items() if k not in scalars}), STEP_KEY: step})
 
     def log_cleaning(self, stats: Sequence[Mapping[str, Any]]) -> None:
         """Per-rule cleaning counts with examples, as a table."""
@@ -119,13 +163,79 @@ class Tracker:
         rows = [[s[c] if c != "examples" else json.dumps(s[c], ensure_ascii=False) for c in columns] for s in stats]
         self._log({"cleaning": wandb.Table(columns=columns, data=rows), STEP_KEY: 0})
 
+    def alert(self, title: str, text: str) -> None:
+        """A W&B alert (e-mail/Slack per the user's W&B settings) when online; offline runs have the run log's."""
+        if self.run is None or self.mode != "online":
+            return
+        try:
+            self.run.alert(title=title, text=text, level=wandb.AlertLevel.WARN)
+        except Exception as exc:
+            _warn_once("alert", exc)
+
     def finish(self, exit_code: int = 0) -> None:
+        if self.weave is not None:
+            self.weave.finish()
         if self.run is not None:
+            current, run_id = Path(self.run.dir).parent, self.run.id
             try:
                 self.run.finish(exit_code=exit_code)
             except Exception as exc:
-                print(f"harness: W&B finish failed ({exc})", file=sys.stderr)
+                print(redact(f"harness: W&B finish failed ({exc})"), file=sys.stderr)
+            if self.mode == "offline":  # again: a killed session's W&B service can still be writing when we start
+                _retire_superseded_offline_runs(current, run_id)
             self.run = None
+
+
+# What transformers' WandbCallback sends as run summary instead of history (kept identical on replay).
+_SUMMARY_ONLY = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos"}
+_RECORD_FIELDS = {"v", "type", "time", "step"}
+
+
+def conversation_columns(rubrics: Sequence[str]) -> list[str]:
+    return ["step", "scenario", "speakers", "transcript", *rubrics, *(f"{r}_evidence" for r in rubrics), "error"]
+
+
+def conversation_row(step: int, c: Mapping[str, Any], rubrics: Sequence[str]) -> list[Any]:
+    scores = c["scores"]
+    return (
+        [step, c["scenario"], " / ".join(c["speakers"]), c["transcript"]]
+        + [scores.get(r) for r in rubrics]
+        + [json.dumps(c["evidence"].get(r), ensure_ascii=False) for r in rubrics]
+        + [c.get("error") or ""]
+    )
+
+
+def trace_row(step: int, t: Mapping[str, Any]) -> list[Any]:
+    """One chain component call; structured inputs and outputs (a turn's prompt variables) are shown as JSON."""
+    given, output = t.get("input"), t.get("output")
+    return [
+        step, t.get("scenario"), t.get("turn"), t.get("component"), _text(given), _text(output), t.get("start_s"),
+        t.get("latency_s"), t.get("tokens_in"), t.get("tokens_out"), t.get("error") or "",
+    ]  # fmt: skip
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _retire_superseded_offline_runs(current: Path, run_id: str) -> None:
+    """Remove earlier offline runs of this run id in the same W&B directory: a resumed session's offline run holds
+    everything they held up to the checkpoint (replayed from the run log), and syncing both would upload the steps
+    after the checkpoint twice. Done when the session starts and again when it finishes, because the W&B service of
+    a killed session can lag behind it and write its closing files after the first removal."""
+    for other in current.parent.glob(f"offline-run-*-{run_id}"):
+        if other != current and other.is_dir():
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _redacted(data: dict[str, Any]) -> dict[str, Any]:
+    """What goes to W&B with every credential value replaced, keys, texts and tables included: every sink is fenced."""
+    redacted = redact_value({k: v for k, v in data.items() if not isinstance(v, wandb.Table)})
+    for key, table in data.items():
+        if isinstance(table, wandb.Table):  # in place: the table keeps its column types and log mode
+            table.data = redact_value([list(row) for row in table.data])
+            redacted[redact_value(key)] = table
+    return redacted
 
 
 def run_sweep(group: str, axes: list[tuple[str, list[str]]], command: list[str]) -> str:

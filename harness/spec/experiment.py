@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.spec._check import SpecError, _check_types, _require
+from harness.spec.gate import GateSpec
 from harness.spec.rules import Rule, as_rules, rule_name
+from harness.spec.watches import COMPOSITE, Watch, default_watches, watch_config
 from rubrics import Rubric, get
 
 EMBEDDED = "embedded"
@@ -19,47 +20,10 @@ EMBEDDED = "embedded"
 EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "assets" / "tiny-gpt-neox-japanese"
 DTYPES = ("float32", "bfloat16", "float16")
 PROFILES = ("full", "cpu")
-
-
-class SpecError(UserError):
-    """A field of an experiment holds a value that cannot work; the loader prefixes the file name."""
-
-
-def _check_types(obj: Any) -> None:
-    """Reject values whose type contradicts the field annotation, naming `Class.field`."""
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value, hint = getattr(obj, f.name), hints[f.name]
-        if not _matches(value, hint):
-            shown = getattr(hint, "__name__", None) or str(hint).replace("harness.experiment.", "")
-            raise SpecError(f"{type(obj).__name__}.{f.name} must be {shown}, got {type(value).__name__} {value!r:.80}")
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(hint))
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, tuple):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(_matches(v, args[0]) for v in value)
-        return len(args) == len(value) and all(_matches(v, a) for v, a in zip(value, args, strict=True))
-    if hint is Any:
-        return True
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is type(None):
-        return value is None
-    return isinstance(value, origin or hint)
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise SpecError(message)
+# Bounds on the work one scenario asks of every round, checked before a run directory exists; the prompt's length
+# against the model's context window is checked once the tokenizer is at hand (training/model.py).
+MAX_TURNS = 200
+MAX_TOPIC_CHARS = 1000
 
 
 def _rubric(value: Rubric | str) -> Rubric:
@@ -161,6 +125,10 @@ class Scenario:
         )
         _require(bool(self.topic.strip()), f"Scenario {self.name!r}: topic must not be empty")
         _require(
+            len(self.topic) <= MAX_TOPIC_CHARS,
+            f"Scenario {self.name!r}: topic must be at most {MAX_TOPIC_CHARS} characters, got {len(self.topic)}",
+        )
+        _require(
             len(self.speakers) >= 2 and len(set(self.speakers)) == len(self.speakers),
             f"Scenario {self.name!r}: speakers must name at least two different speakers, got {self.speakers}",
         )
@@ -169,6 +137,9 @@ class Scenario:
             f"Scenario {self.name!r}: speaker names must be non-empty and contain no '：' or line break",
         )
         _require(self.turns >= 1, f"Scenario {self.name!r}: turns must be at least 1, got {self.turns}")
+        _require(
+            self.turns <= MAX_TURNS, f"Scenario {self.name!r}: turns must be at most {MAX_TURNS}, got {self.turns}"
+        )
 
 
 @dataclass(frozen=True)
@@ -227,6 +198,18 @@ class TrainingSpec:
     fsdp: bool = False
     """Under torchrun / accelerate launch, shard the base weights across the processes (FSDP2, applied by transformers
     at load); one process ignores it."""
+    metric_for_best_model: str | None = None
+    """What picks adapter-best/ (and, as in transformers, the best checkpoint): `eval_rubric/composite` (also what
+    None means) or `eval_rubric/<rubric>`."""
+    greater_is_better: bool | None = None
+    """None: from the metric (the composite and higher-is-better rubrics up, contamination down)."""
+    load_best_model_at_end: bool = False
+    """transformers' option: the final adapter/ is the best checkpoint's (the step-0 round is no checkpoint)."""
+    early_stopping_patience: int = 0
+    """0 trains to max_steps; N adds transformers' EarlyStoppingCallback: stop after N rounds without a better
+    metric_for_best_model."""
+    early_stopping_threshold: float = 0.0
+    """How much better a round must be to count as better, for early stopping."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -237,6 +220,12 @@ class TrainingSpec:
         _require(self.warmup_steps >= 0, f"TrainingSpec.warmup_steps must be >= 0, got {self.warmup_steps}")
         _require(self.logging_steps > 0, f"TrainingSpec.logging_steps must be positive, got {self.logging_steps}")
         _require(self.save_steps >= 0, f"TrainingSpec.save_steps must be >= 0, got {self.save_steps}")
+        _require(
+            self.metric_for_best_model is None or self.metric_for_best_model.startswith("eval_rubric/"),
+            "TrainingSpec.metric_for_best_model must be eval_rubric/composite or eval_rubric/<rubric>, "
+            f"got {self.metric_for_best_model!r}",
+        )
+        _require(self.early_stopping_patience >= 0, "TrainingSpec.early_stopping_patience must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -258,50 +247,17 @@ class Profile:
         _check_types(self)
 
 
-@dataclass(frozen=True)
-class GateSpec:
-    """How `harness gate` judges a cleaning change: paired data checks, K short paired fine-tunes, tolerances."""
-
-    tolerances: dict[str, float]
-    """Generation rubrics (the secondary check, on seed 0's debates): how far each rubric's mean may move."""
-    probe_tolerances: dict[str, float] = field(
-        default_factory=lambda: {
-            "bits_per_char": 0.08,
-            "topic_bits": 0.4,
-            "artefact_mass": 0.0015,
-            "artefact_pairs": 4.0,
-        }
+def _check_best_model(where: str, training: TrainingSpec, eval_every: int, names: tuple[str, ...]) -> None:
+    metric = training.metric_for_best_model
+    _require(
+        metric is None or metric.removeprefix("eval_rubric/") in names,
+        f"{where}.metric_for_best_model: {metric!r} names no rubric of this experiment; use eval_rubric/ + one of "
+        f"{', '.join(names)}",
     )
-    """Teacher-forced probes (`harness.gate.probes`): how far the mean per-seed harm may go; others are reported."""
-    data_tolerances: dict[str, float] = field(
-        default_factory=lambda: {
-            **{"artefact_rate": 0.01, "topic_lost": 0.02, "fluency_lost": 0.03, "chars_removed": 0.03},
-            **{"document_loss": 0.1, "char_loss": 0.1, "topic_document_loss": 0.1, "emoji_rate": 0.01},
-        }
+    _require(
+        not training.load_best_model_at_end or (training.save_steps or eval_every) % eval_every == 0,
+        f"{where}.save_steps must be a multiple of eval_every ({eval_every}) with load_best_model_at_end",
     )
-    """Paired data checks (`harness.gate.paired.CHECKS`): the largest tolerated value of each; others are reported."""
-    max_steps: int = 40
-    """Optimizer steps of each of the gate's fine-tunes (the cpu profile's schedule otherwise)."""
-    seeds: int = 3
-    """Most paired seeds per side; the test stops earlier when its answer is already clear."""
-    min_seeds: int = 2
-    """Fewest paired seeds before an early answer."""
-    seed: int = 0
-    """First training seed; the seeds are seed, seed + 1, ..."""
-    resamples: int = 2000
-    """Paired bootstrap resamples of the generation rubrics' intervals."""
-    confidence: float = 0.95
-    """Two-sided confidence of every interval (per-seed t interval of the probes, bootstrap of the rubrics)."""
-
-    def __post_init__(self) -> None:
-        _check_types(self)
-        tolerances = {**self.tolerances, **self.probe_tolerances, **self.data_tolerances}
-        _require(all(v >= 0 for v in tolerances.values()), "GateSpec tolerances must be >= 0")
-        _require(self.max_steps > 0, "GateSpec.max_steps must be positive")
-        _require(1 < self.min_seeds <= self.seeds, f"GateSpec: need 2 <= min_seeds <= seeds, got {self.min_seeds}, "
-                 f"{self.seeds}")  # fmt: skip
-        _require(self.resamples >= 2000, f"GateSpec.resamples must be at least 2000, got {self.resamples}")
-        _require(0.5 < self.confidence < 1, f"GateSpec.confidence must be in (0.5, 1), got {self.confidence}")
 
 
 @dataclass(frozen=True)
@@ -325,6 +281,9 @@ class Experiment:
     """The fallback profile used where the declared model cannot run."""
     gate: GateSpec | None = None
     """What `harness gate` trains and tolerates; None: the experiment has no gate."""
+    watches: tuple[Watch, ...] | None = None
+    """Rules over the rubric curves that alert (and may stop) during training; None: the defaults (README: Watches)
+    for this experiment's rubrics; () watches nothing."""
     name: str = ""
     """Set by the loader from the file name; the run-name prefix."""
 
@@ -346,6 +305,16 @@ class Experiment:
         _require(len(self.rubrics) > 0, "Experiment.rubrics must hold at least one rubric")
         _require(not (self.training.fsdp and self.model.quantization), "TrainingSpec.fsdp: sharding quantized (QLoRA) "
                  "base weights is not supported; drop fsdp or ModelSpec.quantization")  # fmt: skip
+        known = (*(r.name for r in self.rubrics), COMPOSITE)
+        if self.watches is None:
+            object.__setattr__(self, "watches", default_watches(known))
+        _require(isinstance(self.watches, tuple), "Experiment.watches must be a tuple of watches")
+        for watch in self.watches or ():
+            _require(
+                getattr(watch, "rubric", COMPOSITE) in known,
+                f"{type(watch).__name__}.rubric: {getattr(watch, 'rubric', '')!r} is not a rubric of this experiment "
+                f"({', '.join(known)})",
+            )
         if self.gate is not None:
             unknown = sorted(set(self.gate.tolerances) - {r.name for r in self.rubrics})
             _require(not unknown, f"GateSpec.tolerances: {unknown} are not rubrics of this experiment")
@@ -360,6 +329,9 @@ class Experiment:
                 f"Experiment.cpu.eval_every must be in 1..cpu.training.max_steps ({self.cpu.training.max_steps}), "
                 f"got {self.cpu.eval_every}",
             )
+        _check_best_model("training", self.training, self.eval_every, known)
+        if self.cpu is not None:
+            _check_best_model("cpu.training", self.cpu.training, self.cpu.eval_every, known)
 
     def for_profile(self, profile: str) -> Experiment:
         """The experiment as it runs under `profile` ('full' is as declared, 'cpu' swaps in `self.cpu`)."""
@@ -397,4 +369,5 @@ class Experiment:
             "eval_every": self.eval_every,
             "eval_steps": list(self.eval_steps()),
             "generation": dataclasses.asdict(self.generation),
+            "watches": [watch_config(w) for w in self.watches or ()],
         }

@@ -28,6 +28,8 @@ def load_experiment(path: str | Path) -> Experiment:
     spec = importlib.util.spec_from_file_location(f"harness_experiment_{file.stem}", file)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Registered like an imported module, so a rubric defined in the file can be versioned from its source.
+    sys.modules[spec.name] = module
     sys.path.insert(0, str(file.parent.parent))  # experiments may import project modules (rubrics, helpers)
     try:
         spec.loader.exec_module(module)
@@ -39,6 +41,9 @@ def load_experiment(path: str | Path) -> Experiment:
         raise UserError(f"{path}{_line_in(file, exc)}: {exc}") from None
     except Exception as exc:
         raise UserError(f"{path}{_line_in(file, exc)}: {type(exc).__name__}: {exc}") from None
+    except SystemExit as exc:  # exit 0 from an experiment file must not pass for a successful run (or gate)
+        raise UserError(f"{path}{_line_in(file, exc)}: the experiment file called sys.exit({exc.code!r}); it must "
+                        "define an Experiment, not end the process") from None  # fmt: skip
     finally:
         sys.path.remove(str(file.parent.parent))
     found = [v for v in vars(module).values() if isinstance(v, Experiment)]

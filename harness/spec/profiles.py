@@ -61,13 +61,26 @@ def choose_profile(experiment: Experiment, requested: str, cuda: bool) -> Profil
     return ProfileChoice("cpu", "; ".join(missing))
 
 
-def with_overrides(experiment: Experiment, max_steps: int | None, eval_every: int | None) -> Experiment:
-    """The experiment with the command line's schedule overrides (None keeps the profile's)."""
+def with_overrides(experiment: Experiment, max_steps: int | None, eval_every: int | None) -> tuple[Experiment, str]:
+    """The experiment with the command line's schedule overrides (None keeps the profile's), and a note when a
+    shorter --max-steps scaled the evaluation interval down to keep the profile's number of rounds."""
+    note, steps = "", max_steps or experiment.training.max_steps
+    if eval_every is not None and eval_every > steps:
+        where = f"--max-steps {steps}" if max_steps else f"the profile's max_steps ({steps})"
+        raise UserError(f"--eval-every {eval_every} is more than {where}; give --eval-every {max(1, steps // 4)} "
+                        f"(any value up to {steps})")  # fmt: skip
+    if max_steps is not None and eval_every is None and experiment.eval_every > max_steps:
+        rounds = experiment.training.max_steps // experiment.eval_every
+        eval_every = -(-max_steps // rounds)
+        note = (
+            f"--max-steps {max_steps} is shorter than eval_every ({experiment.eval_every}): evaluating every "
+            f"{eval_every} steps instead, the profile's {rounds} rounds scaled down; --eval-every N chooses"
+        )
     # Both overrides in one replace: validation sees the new max_steps together with the new eval_every.
     training = experiment.training
     if max_steps is not None:
         training = dataclasses.replace(training, max_steps=max_steps)
-    return dataclasses.replace(experiment, training=training, eval_every=eval_every or experiment.eval_every)
+    return dataclasses.replace(experiment, training=training, eval_every=eval_every or experiment.eval_every), note
 
 
 def parse_settings(items: list[str]) -> dict[str, str]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import platform
-import secrets
 import sys
-import time
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -16,14 +16,22 @@ from typing import Any
 from harness import distributed
 from harness.data.corpus import Corpus
 from harness.errors import UserError
-from harness.records.runlog import RunLog, read_run
+from harness.records.runlog import RunLog, read_run, redact_value
+from harness.records.runs import latest_checkpoint
 from harness.spec.experiment import Experiment
 from harness.spec.load import load_experiment
 from harness.spec.profiles import choose_profile, with_overrides, with_settings
-from harness.training.model import check_quantization
+from harness.training._session import (
+    checkpoint_step,
+    every_round_failed,
+    finish_from,
+    header_config,
+    new_run_dir,
+)
+from harness.training.model import check_context, check_quantization, lora_config, lora_targets, preflight
 
 LIBRARIES = ("harness", "torch", "transformers", "peft", "accelerate", "datasets", "langchain-core",
-             "langchain-huggingface", "wandb", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
+             "langchain-huggingface", "wandb", "weave", "fugashi", "unidic-lite", "pandas", "scikit-learn")  # fmt: skip
 
 
 def library_versions() -> dict[str, str]:
@@ -55,49 +63,17 @@ def _plan(path: str | Path, profile: str, overrides: dict[str, Any]) -> Plan:
     cuda = torch.cuda.is_available()
     choice = choose_profile(declared, profile, cuda)
     profiled = declared.for_profile(choice.name)
-    experiment = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
+    experiment, scaled = with_overrides(profiled, overrides.get("max_steps"), overrides.get("eval_every"))
     experiment = with_settings(experiment, overrides.get("settings") or {})
     check_quantization(experiment.model, cuda)
+    check_context(experiment)
     if choice.name == "cpu" and distributed.is_main():
         print(f"harness: {choice.reason}: using the cpu profile ({experiment.model.name_or_path} model, "
               f"{experiment.training.max_steps} steps); --profile full forces {declared.model.name_or_path}",
               file=sys.stderr, flush=True)  # fmt: skip
+    if scaled and distributed.is_main():
+        print(f"harness: {scaled}", file=sys.stderr, flush=True)
     return Plan(experiment, Path(path).resolve(), choice.name, choice.reason, overrides, cuda)
-
-
-# Architectures peft has no LoRA default for, adapted like their nearest relative in peft's table.
-_EXTRA_LORA_DEFAULTS = {"gpt_neox_japanese": ["query_key_value"]}
-
-
-def lora_targets(experiment: Experiment, model: Any) -> list[str]:
-    """The module names LoRA adapts: the experiment's, or peft's default for the model's architecture."""
-    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
-
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    known = ", ".join(sorted(n for n in names if n and not n.isdigit()))
-    if not experiment.lora.target_modules:
-        model_type = model.config.model_type
-        targets = DEFAULTS.get(model_type) or _EXTRA_LORA_DEFAULTS.get(model_type)
-        if not targets:
-            raise UserError(f"LoraSpec.target_modules: peft has no default for {model_type!r} models; name the "
-                            f"modules to adapt (its modules are {known})")  # fmt: skip
-        return list(targets)
-    missing = [m for m in experiment.lora.target_modules if m not in names]
-    if missing:
-        raise UserError(f"LoraSpec.target_modules: {missing} not in the model; its modules are {known}")
-    return list(experiment.lora.target_modules)
-
-
-def _lora_config(experiment: Experiment, model: Any) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=experiment.lora.r,
-        lora_alpha=experiment.lora.alpha,
-        lora_dropout=experiment.lora.dropout,
-        target_modules=lora_targets(experiment, model),
-        task_type="CAUSAL_LM",
-    )
 
 
 class RankLost(RuntimeError):
@@ -134,91 +110,109 @@ def run(
     """Run the experiment (with `KEY=VALUE` settings, in a W&B group: see spec/profiles.py and `harness sweep`);
     return its run directory (run log, adapter, W&B files) and final status."""
     from harness.data.corpus import load_corpus
+    from harness.training.callback import StopRequest
 
     backend = _join_processes()
     overrides = {"max_steps": max_steps, "eval_every": eval_every, "settings": settings or {}}
     plan = _plan(experiment_path, profile, overrides)
+    lora_targets(plan.experiment, preflight(plan.experiment.model, plan.cuda))  # LoRA targets on the meta skeleton
     corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
-    run_id, problem = None, None
-    if distributed.is_main():  # rank 0 names and creates the one run directory, every other rank takes its name
-        try:
-            runs_dir.mkdir(parents=True, exist_ok=True)
-            run_id = f"{plan.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-            (runs_dir / run_id).mkdir()
-        except OSError as exc:
-            problem = f"--runs-dir {runs_dir}: cannot write there ({exc.strerror})"
-    run_id, problem = distributed.broadcast((run_id, problem))
-    if problem:
-        raise UserError(problem)
-    run_dir = runs_dir / run_id
-    runlog = RunLog(run_dir) if distributed.is_main() else _RankSilent()
-    header = {
-        "run_id": run_id,
-        "experiment_file": str(plan.experiment_file),
-        "experiment": plan.experiment.to_config(),
-        "profile": plan.profile,
-        "profile_reason": plan.reason,
-        "overrides": plan.overrides,
-        "device": "cuda" if plan.cuda else "cpu",
-        "group": group or plan.experiment.name,
-        "world_size": distributed.world_size(),
-        "backend": backend,
-        "sharding": distributed.sharding(plan.experiment.training.fsdp),
-        "versions": library_versions(),
-        "argv": sys.argv,
-        "data": {
-            "path": str(corpus.path),
-            "documents": corpus.raw_count,
-            "bad_lines_skipped": len(corpus.bad_lines),
-            "bad_lines": [{"line": i, "problem": p} for i, p in corpus.bad_lines[:100]],
-            "after_cleaning": len(corpus.texts),
-        },
-    }
-    runlog.write("header", **header)
-    runlog.write("cleaning", rules=[s.to_dict() for s in corpus.stats])
-    return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict)
+    config = header_config(plan.experiment, plan.experiment_file)  # before the run directory: none left empty
+    with StopRequest() as stop:  # from the run directory's creation on, a signal ends the run with its `end` record
+        run_id, problem, runlog = None, None, _RankSilent()
+        if distributed.is_main():  # rank 0 names and creates the one run directory, every other rank takes its name
+            try:
+                run_dir, runlog = new_run_dir(runs_dir, plan.experiment.name)
+                run_id = run_dir.name
+            except UserError as exc:
+                problem = str(exc)
+        run_id, problem = distributed.broadcast((run_id, problem))
+        if problem:
+            raise UserError(problem)
+        run_dir = runs_dir / run_id
+        if distributed.is_main():
+            print(f"harness: run {run_id} in {run_dir}", file=sys.stderr, flush=True)
+        header = {
+            "run_id": run_id,
+            "experiment_file": str(plan.experiment_file),
+            "experiment": config,
+            "profile": plan.profile,
+            "profile_reason": plan.reason,
+            "overrides": plan.overrides,
+            "device": "cuda" if plan.cuda else "cpu",
+            "group": group or plan.experiment.name,
+            "world_size": distributed.world_size(),
+            "backend": backend,
+            "sharding": distributed.sharding(plan.experiment.training.fsdp),
+            "versions": library_versions(),
+            "argv": sys.argv,
+            "data": {
+                "path": str(corpus.path),
+                "documents": corpus.raw_count,
+                "bad_lines_skipped": len(corpus.bad_lines),
+                "bad_lines": [{"line": i, "problem": p} for i, p in corpus.bad_lines[:100]],
+                "after_cleaning": len(corpus.texts),
+            },
+        }
+        runlog.write("header", **header)
+        runlog.write("cleaning", rules=[s.to_dict() for s in corpus.stats])
+        return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, stop=stop)
 
 
 def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     """Continue an interrupted or crashed run from its last checkpoint, in the same run directory and W&B run."""
     from harness.data.corpus import load_corpus
+    from harness.training.callback import StopRequest
 
     _join_processes()
-    try:
-        previous = read_run(run_dir)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"--resume {run_dir}: not a readable run ({exc})") from None
-    if previous.status == "completed":
-        raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
-    header = previous.header
-    if refusal := distributed.unresumable(header):
-        raise UserError(f"--resume {run_dir}: {refusal}")
-    if (started_on := header.get("world_size", 1)) != distributed.world_size():
-        raise UserError(
-            f"--resume {run_dir}: the run trained on {started_on} process(es); resume it with as many (now "
-            f"{distributed.world_size()}), or its batches and schedule would change"
-        )
-    plan = _plan(header["experiment_file"], header["profile"], header["overrides"])
-    now = json.loads(json.dumps(plan.experiment.to_config(), ensure_ascii=False))
-    if changed := [key for key in now if now[key] != header["experiment"].get(key)]:
-        raise UserError(
-            f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
-            f"({header['experiment_file']} or the rubric code); restore them or start a new run"
-        )
-    corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
-    checkpoint = distributed.broadcast(latest_checkpoint(run_dir))
-    runlog = RunLog(run_dir) if distributed.is_main() else _RankSilent()
-    step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
-    runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
-    if distributed.is_main():
-        print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
-    return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint)
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete Trainer checkpoint (one whose trainer_state.json was written)."""
-    done = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+    with StopRequest() as stop:  # a signal from here on ends the session with an `end` record
+        # First: the lock makes rank 0 the run's one writer (a second resume is refused), and a torn tail is cut.
+        runlog, problem = _RankSilent(), None
+        if distributed.is_main():
+            try:
+                runlog = RunLog(run_dir)
+            except UserError as exc:
+                problem = str(exc)
+        if problem := distributed.broadcast(problem):
+            raise UserError(problem)
+        try:
+            if isinstance(runlog, RunLog) and runlog.recovered:
+                print(f"harness: {runlog.recovered}", file=sys.stderr, flush=True)
+            try:
+                previous = read_run(run_dir)
+            except (OSError, ValueError) as exc:
+                raise UserError(f"--resume {run_dir}: not a readable run ({exc})") from None
+            if previous.status == "completed":
+                raise UserError(f"--resume {run_dir}: the run already completed; start a new run instead")
+            header = previous.header
+            if refusal := distributed.unresumable(header):
+                raise UserError(f"--resume {run_dir}: {refusal}")
+            if (started_on := header.get("world_size", 1)) != distributed.world_size():
+                raise UserError(
+                    f"--resume {run_dir}: the run trained on {started_on} process(es); resume it with as many (now "
+                    f"{distributed.world_size()}), or its batches and schedule would change"
+                )
+            plan = _plan(header["experiment_file"], header["profile"], header["overrides"])
+            # The header holds the config as written, credentials replaced: compare like with like.
+            now = redact_value(
+                json.loads(json.dumps(header_config(plan.experiment, plan.experiment_file), ensure_ascii=False))
+            )
+            if changed := [key for key in now if now[key] != header["experiment"].get(key)]:
+                raise UserError(
+                    f"--resume {run_dir}: the experiment's {', '.join(changed)} changed since the run started "
+                    f"({header['experiment_file']} or the rubric code); restore them or start a new run"
+                )
+            lora_targets(plan.experiment, preflight(plan.experiment.model, plan.cuda))
+            corpus = load_corpus(plan.experiment.data, plan.experiment.cleaning, plan.experiment_file)
+        except BaseException:
+            runlog.close()
+            raise
+        checkpoint = distributed.broadcast(latest_checkpoint(run_dir))
+        step = checkpoint_step(checkpoint)
+        runlog.write("resume", from_step=step, checkpoint=str(checkpoint) if checkpoint else None)
+        if distributed.is_main():
+            print(f"harness: resuming {header['run_id']} from step {step}", file=sys.stderr, flush=True)
+        return run_dir, fit(plan, corpus, run_dir, runlog, header, strict=strict, checkpoint=checkpoint, stop=stop)
 
 
 def fit(
@@ -229,20 +223,24 @@ def fit(
     header: dict[str, Any],
     strict: bool,
     checkpoint: Path | None = None,
+    stop: Any = None,
 ) -> str:
     """Train and evaluate on schedule (the run proper): everything from here on is recorded, and the run log always
-    gets its `end` record. `run`, `resume` and the gate all train through here."""
+    gets its `end` record. `run`, `resume` and the gate all train through here; `stop` is the caller's StopRequest
+    when signals were already being caught (a stop before training leaves nothing to train or save)."""
     import torch
     from datasets import Dataset
     from peft import get_peft_model
-    from transformers import Trainer, TrainingArguments, default_data_collator
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, default_data_collator
     from transformers.integrations import WandbCallback
 
     from harness.data.corpus import pack_blocks
-    from harness.evaluation.round import Evaluator
+    from harness.evaluation.round import EvalFailed, Evaluator, RoundStopped
     from harness.records.tracking import Tracker, guarded_trainer_callback
-    from harness.training.callback import EvalCallback, StopRequest
+    from harness.training.callback import Diverged, EvalCallback, RubricTrainer, StopRequest
+    from harness.training.console import Console
     from harness.training.model import load
+    from harness.training.watch import best_model_arguments, watching
 
     experiment, t = plan.experiment, plan.experiment.training
     tracker = (
@@ -250,20 +248,28 @@ def fit(
         if distributed.is_main()
         else _RankSilent()
     )
-    status, adapter = "failed", None
+    if tracker.active and tracker.mode in ("offline", "online"):
+        offline = f"upload later: wandb sync {run_dir}/wandb/offline-run-*"
+        print(f"harness: W&B {tracker.mode} ({offline if tracker.mode == 'offline' else tracker.run.url})",
+              file=sys.stderr, flush=True)  # fmt: skip
+    status, adapter, reason, watch = "failed", None, None, None
     try:
         if checkpoint is None:
             tracker.log_cleaning([s.to_dict() for s in corpus.stats])
         else:
-            tracker.preload(read_run(run_dir).conversations(), [r.name for r in experiment.rubrics])
+            tracker.replay(read_run(run_dir), [r.name for r in experiment.rubrics])
         torch.manual_seed(t.seed)
         model, tokenizer = load(experiment.model, "cuda" if plan.cuda else "cpu", t.gradient_checkpointing, t.fsdp)
         if experiment.generation.chat_template and not tokenizer.chat_template:
             raise UserError("GenerationSpec.chat_template: the model's tokenizer has no chat template; set it False")
-        model = get_peft_model(model, _lora_config(experiment, model))
+        with warnings.catch_warnings():  # peft reads transformers' deprecated alias; nothing a user can act on
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            model = get_peft_model(model, lora_config(experiment, model))
         trainable, total = model.get_nb_trainable_parameters()
         runlog.write("model", lora_targets=sorted(model.peft_config["default"].target_modules), parameters=total,
                      trainable_parameters=trainable, sharded_parameters=distributed.sharded(model))  # fmt: skip
+        earlier = read_run(run_dir)  # a resumed run's rounds so far; a fresh run's header
+        done = set(earlier.eval_steps())
         blocks, dropped = pack_blocks(corpus.texts, tokenizer, experiment.data.block_size)
         runlog.write("data", blocks=len(blocks), block_size=experiment.data.block_size, tail_tokens_dropped=dropped)
         args = TrainingArguments(
@@ -281,6 +287,10 @@ def fit(
             save_strategy="steps",
             save_steps=t.save_steps or experiment.eval_every,
             save_total_limit=2,
+            eval_strategy="steps",  # the round is the Trainer's evaluation (RubricTrainer.evaluate)
+            eval_steps=experiment.eval_every,
+            eval_on_start=0 not in done,  # a resume redoes no completed round
+            **best_model_arguments(t),
             save_only_model=t.fsdp and distributed.world_size() > 1,  # transformers keeps no optimizer state there
             seed=t.seed,
             data_seed=t.seed,
@@ -294,23 +304,36 @@ def fit(
             ddp_timeout=distributed.TIMEOUT_S,
             ddp_find_unused_parameters=False,  # every LoRA weight takes part in every step
         )
-        evaluator = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict)
-        # A resume redoes no completed round, even one before the first checkpoint (step 0's model is the same).
-        evaluator.done |= set(read_run(run_dir).eval_steps())
-        with StopRequest() as stop:
-            trainer = Trainer(
+        evaluator, console = Evaluator(model, tokenizer, experiment, runlog, tracker, strict=strict), Console()
+        evaluator.echo = console.write
+        evaluator.done |= done  # a resume redoes no completed round, even one before the first checkpoint
+        evaluator.appeared |= {a["scenario"] for a in earlier.of("appearance")}
+        watch = watching(experiment, run_dir, runlog, tracker, (model, tokenizer), console.write, earlier)
+        stopping = [EarlyStoppingCallback(t.early_stopping_patience, t.early_stopping_threshold)]
+        with contextlib.nullcontext(stop) if stop is not None else StopRequest() as stop:
+            trainer = RubricTrainer(
                 model=model,
                 args=args,
                 train_dataset=Dataset.from_dict({"input_ids": blocks, "labels": blocks}),
+                eval_dataset=list(experiment.scenarios),  # what a round evaluates (the Trainer wants one to evaluate)
                 data_collator=default_data_collator,
-                callbacks=[EvalCallback(evaluator, experiment.eval_every, runlog, stop)],
-            )
+                callbacks=[EvalCallback(evaluator, runlog, stop), console, watch,
+                           *(stopping if t.early_stopping_patience else [])],
+                evaluator=evaluator,
+                stop=stop,
+            )  # fmt: skip
+            trainer.remove_callback(PrinterCallback)  # raw dicts; the Console shows the run instead
             if tracker.active:
                 trainer.remove_callback(WandbCallback)
                 trainer.add_callback(guarded_trainer_callback())
             gc.freeze()  # the model, data and libraries live all run: keep the collector from rescanning them
             try:
-                trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+                if checkpoint_step(checkpoint) >= t.max_steps:
+                    finish_from(checkpoint, model, evaluator, t.max_steps, stop)
+                elif not stop.requested:  # (a signal during W&B init or model load: nothing to train or save)
+                    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            except RoundStopped:  # a stop inside a round before this session trained a step: the last checkpoint holds
+                pass
             except RuntimeError as exc:
                 if distributed.lost_peer(exc):
                     raise RankLost(f"rank {distributed.rank()} lost contact with another rank ({exc})") from exc
@@ -320,17 +343,30 @@ def fit(
         if stop.requested:
             status = "interrupted"
         else:
-            adapter = run_dir / "adapter"
-            model.save_pretrained(adapter, is_main_process=distributed.is_main())  # all ranks: FSDP gathers shards
+            model.save_pretrained(run_dir / "adapter", is_main_process=distributed.is_main())  # FSDP gathers shards
             if distributed.is_main():
-                tokenizer.save_pretrained(adapter)
-            status = "completed"
+                tokenizer.save_pretrained(run_dir / "adapter")
+            adapter = run_dir / "adapter"  # only once saved: a full disk must not leave a path to a broken adapter
+            status = "completed" if (failure := every_round_failed(run_dir)) is None else "failed"
+            if failure and distributed.is_main():
+                print(f"harness: every evaluation round failed ({failure}); the run is marked failed",
+                      file=sys.stderr, flush=True)  # fmt: skip
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = reason if isinstance(exc, UserError | Diverged | EvalFailed) else f"{type(exc).__name__}: {reason}"
+        raise
     finally:
-        runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
-                     checkpoint=str(latest_checkpoint(run_dir) or "") or None)  # fmt: skip
-        runlog.close()
-        tracker.finish(exit_code=0 if status == "completed" else 1)
+        try:
+            last = str(latest_checkpoint(run_dir) or "") or None
+        except OSError:  # an unreadable run directory must not cost the run its `end` record
+            last = None
+        try:  # a full disk may refuse even this record: the lock and the W&B run are released all the same
+            runlog.write("end", status=status, adapter=str(adapter) if adapter else None, wandb_dir=tracker.run_path,
+                         checkpoint=last, reason=reason, **(watch.summary() if watch else {}))  # fmt: skip
+        finally:
+            tracker.finish(exit_code=0 if status == "completed" else 1)
+            runlog.close()
     return status
