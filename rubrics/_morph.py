@@ -112,6 +112,8 @@ def _tagger():  # fugashi ships no type stubs
 @functools.lru_cache(maxsize=1 << 16)
 def analyse(text: str) -> Analysis:
     """Morphemes of one text (cached: the rubrics share one parse per turn)."""
+    if "\x00" in text:  # MeCab's output is a C string: a NUL would end it before the end-of-sentence line
+        text = text.replace("\x00", "\ufffd")
     try:
         parts = _tagger().parse(text).split("\n")
     except UnicodeEncodeError:  # lone surrogates from a broken decode: MeCab reads them as U+FFFD

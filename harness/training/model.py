@@ -156,11 +156,13 @@ def check_context(experiment: Experiment) -> None:
 
     from harness.evaluation.debate import most_tokens
 
+    if not weights_available(experiment.model):  # no network here: preflight says how the model will be had
+        return
     path = resolve_model_path(experiment.model)
     try:
-        config = AutoConfig.from_pretrained(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError):
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, TypeError):  # (a tokenizer whose files are not all cached yet)
         return
     keys = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
     context = next((v for k in keys if isinstance(v := getattr(config, k, None), int)), None)
