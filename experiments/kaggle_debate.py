@@ -33,6 +33,7 @@ experiment = Experiment(
         training=TrainingSpec(max_steps=240, learning_rate=3e-3, batch_size=16, warmup_steps=10, logging_steps=10),
         eval_every=40,
     ),
-    # Tolerances: README "Cleaning and the gate" (measured seed-to-seed noise of the gate's fine-tune).
-    gate=GateSpec(tolerances={"contamination": 0.02, "relevance": 0.35, "fluency": 0.4}),
+    # Tolerances: README "Cleaning and the gate" (paired data checks and probes; generation relevance and fluency
+    # swing too much between seeds to gate on, so they are reported).
+    gate=GateSpec(tolerances={"contamination": 0.02}),
 )

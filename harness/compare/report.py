@@ -313,13 +313,17 @@ def _config_section(runs: list[RunFrames]) -> str:
 
 def _gate_section(gate: dict[str, Any]) -> str:
     verdict = esc(gate["verdict"])
+    # data checks (value only) and probes (mean harm over seeds) first: they decide; the rubrics are secondary
+    checks = [{"rubric": f"data: {r['check']}", "difference": r["value"], **r} for r in gate.get("data", [])
+              if "value" in r]  # fmt: skip
+    probes = [{"rubric": f"probe: {r['probe']}", "difference": r["harm"], **r} for r in gate.get("probes", [])]
     rows = [
         [r.get("rubric"), fmt(r.get("baseline")), fmt(r.get("candidate")), fmt(r.get("difference")),
          "[" + ", ".join(fmt(v) for v in r.get("interval") or []) + "]", fmt(r.get("tolerance")),
          Raw(f"<span class='verdict {esc(r.get('verdict'))}'>{esc(r.get('verdict'))}</span>")]
-        for r in gate["rubrics"]
+        for r in [*checks, *probes, *gate["rubrics"]]
     ]  # fmt: skip
-    head = ["rubric", "baseline", "candidate", "difference", "interval", "tolerance", "verdict"]
+    head = ["measure", "baseline", "candidate", "difference / harm", "interval", "tolerance", "verdict"]
     return f"<h2>Gate verdict: <span class='verdict {verdict}'>{verdict}</span></h2>" + table(head, rows)
 
 

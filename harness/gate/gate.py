@@ -1,47 +1,52 @@
-"""`harness gate`: does a cleaning change make the trained model worse? Data level, model level, one verdict."""
+"""The cleaning gate: does a rule change make the data or the trained model worse? Paired checks, one verdict."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.gate.stats import compare_rubric
-from harness.spec.experiment import EMBEDDED_DIR, Experiment
-from harness.spec.profiles import gate_experiment, gate_spec
+from harness.gate import paired, probes
+from harness.gate.finetune import THREADS, fine_tune
+from harness.gate.stats import compare_rubric, decided, probe_rows
+from harness.spec.experiment import EMBEDDED_DIR, Experiment, GateSpec
+from harness.spec.profiles import gate_experiment
+from harness.spec.profiles import gate_spec as declared_gate
 from harness.spec.rules import as_rules, rule_name
 from rubrics.records import Conversation, Turn
 
-THREADS = 1
-"""Torch threads of the gate's fine-tune: bit-identical results need a fixed count; one thread is not slowed ~10x
-when another process holds the second core."""
+BASELINE_VERSION = 2
 _PACKAGE = Path(__file__).resolve().parents[1]
-# Every module of the packages a gate fine-tune and its debates run through: a new file there is in the key too.
-TRAINING_PATH = ("spec", "data", "training", "evaluation")
-_memo: dict[str, list[dict[str, Any]]] = {}
+# Every module of the packages a gate fine-tune, its probes and debates run through (the gate's own package too):
+# a new file there is in the key as well.
+TRAINING_PATH = ("spec", "data", "training", "evaluation", "gate")
+_memo: dict[str, dict[str, Any]] = {}
 
 
 @dataclass
 class Side:
-    """One rule set's cleaned corpus and, once trained, its scored conversations."""
+    """One rule set's cleaning of the raw corpus and, once trained, its per-seed probe results."""
 
     label: str
     rules: list[str]
-    texts: list[str]
-    raw_count: int
-    conversations: list[dict[str, Any]] | None = None
+    raw: list[str]
+    cleaned: list[str | None]
+    """Each raw document's cleaned text, None where a rule dropped it."""
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Seed -> {"probes": {...}, "conversations": [...] or None} (a blessed baseline's, or trained here)."""
     train_key: str | None = None
+
+    def documents(self) -> list[tuple[str, str]]:
+        """(stable key, cleaned text) of each kept document, in raw order."""
+        return [(k, t) for k, t in zip(paired.keys(self.raw), self.cleaned, strict=True) if t is not None]
 
 
 def _sha(value: Any) -> str:
@@ -49,130 +54,135 @@ def _sha(value: Any) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def gate_spec(experiment: Experiment) -> GateSpec:
+    """The experiment's gate, its probe and data tolerances checked against the measures that exist."""
+    gate = declared_gate(experiment)
+    for name, known in (("probe_tolerances", probes.HIGHER_IS_BETTER), ("data_tolerances", paired.CHECKS)):
+        if unknown := sorted(set(getattr(gate, name)) - set(known)):
+            raise UserError(f"GateSpec.{name}: {unknown} are not gate measures; known: {', '.join(known)}")
+    return gate
+
+
+def _code_files() -> dict[str, str]:
+    """Every .py file of the training path's packages (whole directories, no hand-kept list) and the probe set."""
+    files = sorted(p for package in TRAINING_PATH for p in (_PACKAGE / package).rglob("*.py"))
+    return {str(p.relative_to(_PACKAGE)): _sha(p.read_bytes()) for p in files} | {"probes": probes.probe_set().version}
+
+
 def train_key(experiment: Experiment) -> str:
-    """Everything but the data that decides the gate's fine-tune: schedule, model files, training code, versions."""
+    """Everything but the data that decides a gate fine-tune and its probes: schedule, model files, code, versions."""
     from importlib import metadata
 
-    ignored = ("name", "cleaning", "rubrics")  # the data is hashed apart; conversations are rescored by today's rubrics
+    gate = gate_spec(experiment)
+    ignored = ("name", "cleaning", "rubrics", "gate")  # the data is hashed apart; conversations are rescored
     config = {k: v for k, v in gate_experiment(experiment).to_config().items() if k not in ignored}
     files = {p.name: _sha(p.read_bytes()) for p in sorted(EMBEDDED_DIR.iterdir()) if p.is_file()}
-    code = {
-        str(p.relative_to(_PACKAGE)): _sha(p.read_bytes())
-        for package in TRAINING_PATH
-        for p in sorted((_PACKAGE / package).rglob("*.py"))
-    }
     versions = {name: metadata.version(name) for name in ("torch", "transformers", "peft")}
-    return _sha({"config": config, "model": files, "code": code, "versions": versions, "threads": THREADS})
+    return _sha({"config": config, "max_steps": gate.max_steps, "model": files, "code": _code_files(),
+                 "versions": versions, "threads": THREADS})  # fmt: skip
 
 
-@contextlib.contextmanager
-def _quiet_training() -> Iterator[None]:
-    """No W&B run and a fixed thread count while the gate trains; both restored afterwards."""
-    import torch
+def seed_result(
+    experiment: Experiment, side: Side, seed: int, key: str, adapters: Path | None = None
+) -> dict[str, Any]:
+    """Seed `seed`'s probes (and, for the first seed, debates) of `side`: its blessed result, memo, or a fine-tune.
 
-    mode, threads = os.environ.get("WANDB_MODE"), torch.get_num_threads()
-    os.environ["WANDB_MODE"] = "disabled"
-    torch.set_num_threads(THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        if mode is None:
-            os.environ.pop("WANDB_MODE", None)
+    `adapters` (calibration only) keeps each fine-tune's adapter and result under a name that hashes the schedule,
+    data and seed but not the code, so a rerun re-reads them; empty it when the training or probe code changes."""
+    if side.train_key == key and seed in side.results:
+        return side.results[seed]
+    documents = side.documents()
+    memo = _sha([key, documents, seed])
+    if memo not in _memo:
+        first = seed == gate_spec(experiment).seed
+        spec = gate_experiment(experiment)
+        stem = adapters / _sha([spec.to_config(), documents, seed]) if adapters else None
+        saved = stem.with_suffix(".json") if stem else None
+        if saved and saved.exists() and (not first or json.loads(saved.read_text())["conversations"] is not None):
+            _memo[memo] = json.loads(saved.read_text(encoding="utf-8"))
         else:
-            os.environ["WANDB_MODE"] = mode
+            adapter = stem.with_suffix(".safetensors") if stem else None
+            result = fine_tune(spec, documents, seed, debates=first, cache=adapter)
+            _memo[memo] = {"probes": result["probes"], "conversations": result["conversations"]}
+            if saved:
+                saved.write_text(json.dumps(_memo[memo], ensure_ascii=False), encoding="utf-8")
+    side.results[seed] = _memo[memo]
+    return _memo[memo]
 
 
-def train_and_debate(experiment: Experiment, experiment_file: Path, texts: list[str]) -> list[dict[str, Any]]:
-    """Fine-tune the embedded model on `texts` under the gate's schedule; every conversation after step 0."""
-    from harness.data.corpus import Corpus
-    from harness.records.runlog import RunLog, read_run
-    from harness.training.run import Plan, fit
-
-    key = _sha([train_key(experiment), texts])
-    if key in _memo:  # identical data and settings train to identical weights: no second run in one process
-        return _memo[key]
-    spec = gate_experiment(experiment)
-    with tempfile.TemporaryDirectory(prefix="harness-gate-") as tmp, _quiet_training():
-        run_dir = Path(tmp) / "run"
-        run_dir.mkdir()
-        runlog = RunLog(run_dir)
-        header = {"run_id": f"gate-{key}", "experiment": spec.to_config(), "profile": "cpu", "argv": sys.argv}
-        runlog.write("header", **header)
-        plan = Plan(spec, experiment_file, "cpu", "harness gate", {}, cuda=False)
-        status = fit(plan, Corpus(experiment_file, texts, [], len(texts), []), run_dir, runlog, header, strict=True)
-        if status != "completed":
-            raise UserError(f"the gate's fine-tune ended {status}")
-        rows = [c for c in read_run(run_dir).conversations() if c["step"] > 0]
-    _memo[key] = [{k: c[k] for k in ("step", "scenario", "topic", "turns")} for c in rows]
-    return _memo[key]
+def _conversations(rows: list[dict[str, Any]]) -> list[Conversation]:
+    return [Conversation(tuple(Turn(t["speaker"], t["text"]) for t in c["turns"]), c["scenario"], c["topic"])
+            for c in rows]  # fmt: skip
 
 
-def score(conversations: list[dict[str, Any]], experiment: Experiment) -> dict[tuple[int, str], dict[str, float]]:
-    """Every conversation (re)scored with the experiment's current rubrics, keyed by (step, scenario)."""
-    parsed = [Conversation(tuple(Turn(t["speaker"], t["text"]) for t in c["turns"]), c["scenario"], c["topic"])
-              for c in conversations]  # fmt: skip
-    values = {r.name: [s.value for s in r.many(parsed)] for r in experiment.rubrics}
-    return {(c["step"], c["scenario"]): {name: v[i] for name, v in values.items()} for i, c in enumerate(conversations)}
-
-
-def data_level(side: Side, experiment: Experiment) -> dict[str, float]:
-    """The cleaned corpus: documents kept, the share with a tweet artefact, and each rubric's mean over the texts."""
-    from rubrics.contamination import find_artefacts
-
-    docs = [Conversation.from_text(t) for t in side.texts]
-    metrics = {
-        "documents": float(len(side.texts)),
-        "retention": len(side.texts) / side.raw_count,
-        "artefact_rate": sum(bool(find_artefacts(t)) for t in side.texts) / max(len(side.texts), 1),
-    }
-    return metrics | {r.name: statistics.fmean(r(d).value for d in docs) for r in experiment.rubrics}
-
-
-def _data_rows(base: dict[str, float], cand: dict[str, float], experiment: Experiment) -> list[dict[str, Any]]:
-    lower_is_better = {"artefact_rate"} | {r.name for r in experiment.rubrics if not r.higher_is_better}
-    tolerances = gate_spec(experiment).data_tolerances
-    rows = []
-    for metric in base:
-        difference = cand[metric] - base[metric]
-        harm = difference if metric in lower_is_better else -difference
-        verdict = ("fail" if harm > tolerances[metric] else "pass") if metric in tolerances else "info"
-        rows.append({"metric": metric, "baseline": base[metric], "candidate": cand[metric], "difference": difference,
-                     "tolerance": tolerances.get(metric), "verdict": verdict})  # fmt: skip
-    return rows
-
-
-def compare(experiment: Experiment, experiment_file: Path, baseline: Side, candidate: Side) -> dict[str, Any]:
-    """The gate result: data-level rows, model-level rows with paired bootstrap intervals, and the verdict."""
+def generation_rows(experiment: Experiment, base: list[dict[str, Any]], cand: list[dict[str, Any]]) -> list[Any]:
+    """The secondary check: seed 0's debates of both sides scored by today's rubrics, paired by scenario."""
     gate = gate_spec(experiment)
-    key = train_key(experiment)
-    if baseline.conversations is not None and baseline.train_key == key:  # a blessed baseline is a cache entry
-        _memo.setdefault(_sha([key, baseline.texts]), baseline.conversations)
-    for side in (baseline, candidate):
-        if side.conversations is None or side.train_key != key:
-            side.conversations, side.train_key = train_and_debate(experiment, experiment_file, side.texts), key
-    assert baseline.conversations is not None and candidate.conversations is not None
-    base, cand = score(baseline.conversations, experiment), score(candidate.conversations, experiment)
-    paired = sorted(base.keys() & cand.keys())
-    rows = []
-    for r in (r for r in experiment.rubrics if r.name in gate.tolerances):
-        pairs = [(base[k][r.name], cand[k][r.name]) for k in paired]
-        tolerance = gate.tolerances[r.name]
-        rows.append(compare_rubric(r.name, pairs, tolerance, r.higher_is_better, gate.resamples, gate.seed,
-                                   gate.confidence))  # fmt: skip
-    data = _data_rows(data_level(baseline, experiment), data_level(candidate, experiment), experiment)
-    failed = any(r["verdict"] == "fail" for r in rows + data)
-    return {
-        "verdict": "fail" if failed else "pass",
+    scored = []
+    for rows in (base, cand):
+        conversations = _conversations(rows)
+        values = {r.name: [s.value for s in r.many(conversations)] for r in experiment.rubrics}
+        scored.append({c.scenario: {n: v[i] for n, v in values.items()} for i, c in enumerate(conversations)})
+    scenarios = sorted(scored[0].keys() & scored[1].keys())
+    out = []
+    for r in experiment.rubrics:
+        pairs = [(scored[0][s][r.name], scored[1][s][r.name]) for s in scenarios]
+        row = compare_rubric(r.name, pairs, gate.tolerances.get(r.name, 0.0), r.higher_is_better, gate.resamples,
+                             gate.seed, gate.confidence)  # fmt: skip
+        if r.name not in gate.tolerances:
+            row["tolerance"], row["verdict"] = None, "info"
+        out.append(row)
+    return out
+
+
+def aligned(baseline: Side, candidate: Side) -> tuple[list[str | None], list[str | None]]:
+    """The two sides' cleaned texts over the union of their raw documents (a document one side lacks: None)."""
+    base = dict(zip(paired.keys(baseline.raw), baseline.cleaned, strict=True))
+    cand = dict(zip(paired.keys(candidate.raw), candidate.cleaned, strict=True))
+    order = list(dict.fromkeys([*cand, *base]))
+    return [base.get(k) for k in order], [cand.get(k) for k in order]
+
+
+def compare(experiment: Experiment, baseline: Side, candidate: Side, adapters: Path | None = None,
+            model_level_always: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The gate result: paired data checks, then (unless they already failed) the paired-seed probes, one verdict."""
+    gate = gate_spec(experiment)
+    data = paired.rows(paired.measure(*aligned(baseline, candidate)), gate.data_tolerances)
+    result: dict[str, Any] = {
         "experiment": experiment.name,
         "baseline": {"label": baseline.label, "rules": baseline.rules},
         "candidate": {"label": candidate.label, "rules": candidate.rules},
-        "conversations": len(paired),
-        "train_key": key,
         "settings": dataclasses.asdict(gate),
-        "rubrics": rows,
         "data": data,
+        "probes": [],
+        "rubrics": [],
+        "seeds": 0,
+        "model_level": "not run: the data level failed, so no fine-tune was needed",
     }
+    data_failed = any(r["verdict"] == "fail" for r in data)
+    if data_failed and not model_level_always:
+        return {"verdict": "fail", **result}
+    key = train_key(experiment)
+    same = baseline.documents() == candidate.documents()
+    if same and baseline.train_key == key:  # identical data trains identical weights: nothing to train
+        candidate.results, candidate.train_key = dict(baseline.results), key
+    if baseline.train_key != key and baseline.results:
+        print("harness: the baseline was trained under other settings or code; retraining its seeds "
+              "(--update-baseline saves this)", file=sys.stderr, flush=True)  # fmt: skip
+    runs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    rows: list[dict[str, Any]] = []
+    for k, seed in enumerate(range(gate.seed, gate.seed + gate.seeds), 1):
+        runs.append(tuple(seed_result(experiment, s, seed, key, adapters) for s in (baseline, candidate)))  # type: ignore[arg-type]
+        final = k == gate.seeds
+        rows = probe_rows([b["probes"] for b, _ in runs], [c["probes"] for _, c in runs], gate.probe_tolerances,
+                          probes.HIGHER_IS_BETTER, gate.confidence, final)  # fmt: skip
+        if final or (k >= gate.min_seeds and decided(rows)):
+            break
+    generation = generation_rows(experiment, runs[0][0]["conversations"], runs[0][1]["conversations"])
+    failed = data_failed or any(r["verdict"] == "fail" for r in [*rows, *generation])
+    model_level = "identical training data: the candidate's fine-tunes are the baseline's" if same else "trained"
+    return result | {"verdict": "fail" if failed else "pass", "probes": rows, "rubrics": generation,
+                     "seeds": len(runs), "model_level": model_level, "train_key": key}  # fmt: skip
 
 
 def _rules_from(reference: str) -> tuple[str, tuple[Any, ...]]:
@@ -198,30 +208,50 @@ def _rules_from(reference: str) -> tuple[str, tuple[Any, ...]]:
     return reference, rules
 
 
-def _side(label: str, experiment: Experiment, experiment_file: Path, rules: tuple[Any, ...]) -> Side:
-    from harness.data.corpus import load_corpus
+def raw_texts(experiment: Experiment, experiment_file: Path) -> list[str]:
+    from harness.data.corpus import read_texts, resolve_data_path
 
-    corpus = load_corpus(experiment.data, rules, experiment_file)
-    return Side(label, [rule_name(r) for r in rules], corpus.texts, corpus.raw_count)
+    return read_texts(experiment.data, resolve_data_path(experiment.data, experiment_file))[0]
 
 
-_AT_REVISION = """import json, sys
+def side(label: str, raw: list[str], rules: tuple[Any, ...]) -> Side:
+    """`rules` over the raw corpus; a rule that raises is the rule set's author's error (one line, exit 2)."""
+    try:
+        cleaned = paired.clean_each(raw, rules)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"{label}: a rule raised {type(exc).__name__}: {exc}") from None
+    if not any(t is not None for t in cleaned):
+        raise UserError(f"{label}: the rules remove all {len(raw)} documents; nothing is left to train on")
+    return Side(label, [rule_name(r) for r in rules], raw, cleaned)
+
+
+_AT_REVISION = """import copy, json, sys
 from pathlib import Path
-try:
-    from harness.data.corpus import load_corpus
+from hojichar import Document
+# by file, not by trying imports: the editable install would resolve a module the export lacks from elsewhere
+if Path("harness/spec/load.py").is_file():
     from harness.spec.load import load_experiment
-except ImportError:  # a revision from before the stage packages
-    from harness.data import load_corpus
+else:
     from harness.load import load_experiment
 e = load_experiment(sys.argv[1])
-c = load_corpus(e.data, e.cleaning, Path(sys.argv[1]).resolve())
+data = Path(e.data.path) if Path(e.data.path).is_file() else Path(sys.argv[1]).resolve().parent.parent / e.data.path
+lines = data.read_text(encoding="utf-8").splitlines()
+raw = [r[e.data.text_field] for r in map(json.loads, filter(str.strip, lines))]
+docs = [(i, Document(t)) for i, t in enumerate(raw)]
+for rule in copy.deepcopy(tuple(e.cleaning)):
+    docs = [(i, d) for i, d in ((i, rule.apply(d)) for i, d in docs) if not d.is_rejected]
+cleaned = [None] * len(raw)
+for i, d in docs:
+    cleaned[i] = d.text
 names = [getattr(r, "name", None) or type(r).__name__ for r in e.cleaning]
-print(json.dumps({"texts": c.texts, "raw": c.raw_count, "rules": names}, ensure_ascii=False))
+print(json.dumps({"raw": raw, "cleaned": cleaned, "rules": names}, ensure_ascii=False))
 """
 
 
 def side_at_revision(revision: str, experiment_file: Path) -> Side:
-    """The experiment's cleaned corpus as the code and rules at `revision` make it (run in a pristine export)."""
+    """The experiment's corpus as the code, data and rules at `revision` clean it (run in a pristine export)."""
     root = subprocess.run(["git", "-C", str(experiment_file.parent), "rev-parse", "--show-toplevel"],
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
     if not root:
@@ -239,26 +269,59 @@ def side_at_revision(revision: str, experiment_file: Path) -> Side:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"--against {revision}: cleaning at that revision failed: {last}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    return Side(f"git {revision}", out["rules"], out["texts"], out["raw"])
+    return Side(f"git {revision}", out["rules"], out["raw"], out["cleaned"])
 
 
 def baseline_path(experiment_file: Path) -> Path:
     return experiment_file.with_name(f"{experiment_file.stem}.gate-baseline.json")
 
 
-def read_baseline(path: Path) -> Side:
+def read_baseline(path: Path, raw: list[str]) -> Side:
+    """A blessed baseline: its cleaning of today's raw corpus (checked by hash) and its per-seed probe results."""
+    fix = "write it again with --update-baseline"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Side(f"baseline file {path.name}", data["rules"], data["texts"], data["raw_count"],
-                    data["conversations"], data["train_key"])  # fmt: skip
     except FileNotFoundError:
         raise UserError(f"{path}: no baseline file; bless the current rules with --update-baseline") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a gate baseline file ({exc}); write it again with --update-baseline") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a gate baseline file ({exc}); {fix}") from None
+    if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION:
+        found = data.get("version") if isinstance(data, dict) else type(data).__name__
+        raise UserError(f"{path}: not a gate baseline file of version {BASELINE_VERSION} (found {found!r}); {fix}")
+    results = data.get("results")
+    shapes = {
+        "rules": isinstance(data.get("rules"), list) and all(isinstance(r, str) for r in data["rules"]),
+        "cleaned": isinstance(data.get("cleaned"), list) and len(data["cleaned"]) == len(raw)
+        and all(t is None or isinstance(t, str) for t in data["cleaned"]),
+        "train_key": isinstance(data.get("train_key"), str),
+        "raw_sha": isinstance(data.get("raw_sha"), str),
+        "results": isinstance(results, dict) and all(_result_shape(k, r) for k, r in results.items()),
+    }  # fmt: skip
+    if bad := [name for name, ok in shapes.items() if not ok]:
+        raise UserError(f"{path}: not a gate baseline file ({', '.join(bad)} of the wrong shape); {fix}")
+    if data["raw_sha"] != _sha(raw):
+        raise UserError(f"{path}: blessed on another version of the data file; {fix}")
+    results = {int(s): r for s, r in results.items()}
+    return Side(f"baseline file {path.name}", data["rules"], raw, data["cleaned"], results, data["train_key"])
+
+
+def _result_shape(seed: Any, result: Any) -> bool:
+    """One seed's stored result: numeric probe values, and debates (or null) whose turns are speaker and text."""
+    if not (isinstance(seed, str) and seed.isdigit() and isinstance(result, dict)):
+        return False
+    values = result.get("probes")
+    if not isinstance(values, dict) or not all(isinstance(values.get(p), int | float) for p in probes.HIGHER_IS_BETTER):
+        return False
+    rows = result.get("conversations")
+    return rows is None or (isinstance(rows, list) and all(
+        isinstance(c, dict) and isinstance(c.get("scenario"), str) and isinstance(c.get("topic"), str)
+        and isinstance(c.get("turns"), list) and all(isinstance(t, dict) and isinstance(t.get("speaker"), str)
+                                                     and isinstance(t.get("text"), str) for t in c["turns"])
+        for c in rows))  # fmt: skip
 
 
 def write_baseline(path: Path, side: Side) -> None:
-    """The baseline's cleaned texts (so it can be retrained when training settings change) and its conversations."""
-    data = {"rules": side.rules, "raw_count": side.raw_count, "train_key": side.train_key,
-            "texts": side.texts, "conversations": side.conversations}  # fmt: skip
+    """The baseline's cleaning of the raw corpus (so it can be retrained and paired) and its per-seed results."""
+    data = {"version": BASELINE_VERSION, "rules": side.rules, "raw_sha": _sha(side.raw), "train_key": side.train_key,
+            "results": {str(s): r for s, r in sorted(side.results.items())}, "cleaned": side.cleaned}  # fmt: skip
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

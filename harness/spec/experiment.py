@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.spec._check import SpecError, _check_types, _require
+from harness.spec.gate import GateSpec
 from harness.spec.rules import Rule, as_rules, rule_name
 from harness.spec.watches import COMPOSITE, Watch, default_watches, watch_config
 from rubrics import Rubric, get
@@ -244,34 +245,6 @@ class Profile:
 
     def __post_init__(self) -> None:
         _check_types(self)
-
-
-@dataclass(frozen=True)
-class GateSpec:
-    """How `harness gate` judges a cleaning change: a short deterministic fine-tune and the tolerated regressions."""
-
-    tolerances: dict[str, float]
-    """Per rubric: how far its mean may move the wrong way before the gate fails (README: set from measured noise)."""
-    data_tolerances: dict[str, float] = field(default_factory=lambda: {"artefact_rate": 0.01})
-    """Data-level: how far the cleaned corpus' artefact rate (share of documents with an artefact) may rise."""
-    max_steps: int = 80
-    """Optimizer steps of the gate's fine-tune (the cpu profile's schedule otherwise)."""
-    eval_every: int = 20
-    """Evaluation interval of the gate's fine-tune; every conversation after step 0 is one paired sample."""
-    seed: int = 0
-    """Training seed of the gate's fine-tune."""
-    resamples: int = 2000
-    """Paired bootstrap resamples for each rubric's interval."""
-    confidence: float = 0.95
-    """Two-sided confidence of the interval."""
-
-    def __post_init__(self) -> None:
-        _check_types(self)
-        _require(len(self.tolerances) > 0, "GateSpec.tolerances must name at least one rubric")
-        _require(all(v >= 0 for v in self.tolerances.values()), "GateSpec.tolerances must be >= 0")
-        _require(self.max_steps > 0 and self.eval_every > 0, "GateSpec.max_steps and eval_every must be positive")
-        _require(self.resamples >= 2000, f"GateSpec.resamples must be at least 2000, got {self.resamples}")
-        _require(0.5 < self.confidence < 1, f"GateSpec.confidence must be in (0.5, 1), got {self.confidence}")
 
 
 def _check_best_model(where: str, training: TrainingSpec, eval_every: int, names: tuple[str, ...]) -> None:

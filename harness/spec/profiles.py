@@ -126,8 +126,8 @@ def gate_spec(experiment: Experiment) -> GateSpec:
 
 
 def gate_experiment(experiment: Experiment) -> Experiment:
-    """The cpu profile with the gate's short schedule; checkpoints only at the end."""
+    """The cpu profile with the gate's short schedule (the gate sets each fine-tune's seed and evaluates at the end)."""
     gate, cpu = gate_spec(experiment), experiment.for_profile("cpu")
     training = dataclasses.replace(cpu.training, max_steps=gate.max_steps, seed=gate.seed, save_steps=gate.max_steps,
                                    warmup_steps=min(cpu.training.warmup_steps, gate.max_steps))  # fmt: skip
-    return dataclasses.replace(cpu, training=training, eval_every=min(gate.eval_every, gate.max_steps))
+    return dataclasses.replace(cpu, training=training, eval_every=gate.max_steps)
