@@ -65,11 +65,11 @@ def _child(experiment: str, runs_dir: str, out: str, max_steps: int | None, eval
     train_s: list[float] = []
     evaluate, train = Evaluator.round, Trainer.train
 
-    def sampled_round(self: Evaluator, step: int) -> dict[str, float]:
+    def sampled_round(self: Evaluator, step: int, **kwargs: Any) -> dict[str, float]:
         sampler = _Sampler()
         sampler.start()
         try:
-            return evaluate(self, step)
+            return evaluate(self, step, **kwargs)
         finally:
             sampler.stop()
             rounds.append(

@@ -52,7 +52,7 @@ def measure(experiment_file: Path = EXPERIMENT, steps: int = 40, pairs: int = 3)
     captured: dict[str, Any] = {}
     train, evaluate = Trainer.train, Evaluator.round
 
-    def no_eval(self: Evaluator, step: int) -> dict[str, float]:
+    def no_eval(self: Evaluator, step: int, **kwargs: Any) -> dict[str, float]:
         self.done.add(step)
         return {}
 
