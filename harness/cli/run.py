@@ -87,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
     from harness.evaluation.round import EvalFailed
     from harness.records.runlog import redact
     from harness.spec.profiles import parse_settings
-    from harness.training.callback import Diverged
+    from harness.training._signals import Diverged
     from harness.training.run import RankLost, resume, run
 
     try:

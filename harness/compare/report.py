@@ -155,7 +155,7 @@ def _runs_section(runs: list[RunFrames]) -> str:
 
 def _ranking_section(runs: list[RunFrames]) -> str:
     rows = [
-        [i, r["run"], " ".join(f"{k}={v}" for k, v in r["settings"].items()), fmt(r["composite"]), r["step"],
+        [f"#{i}", r["run"], " ".join(f"{k}={v}" for k, v in r["settings"].items()), fmt(r["composite"]), r["step"],
          fmt(r["loss"]), fmt(r["best_composite"]), r["status"]]
         for i, r in enumerate(ranking(runs), 1)
     ]  # fmt: skip
@@ -346,7 +346,7 @@ def render(
         _turning_section(runs, turns, tolerance),
         _watch_section(runs),
         _transcripts_section(runs, _pick_scenarios(runs, scenarios), picked),
-        timeline_section(runs, picked),
+        timeline_section(runs, picked, scenarios),
         _config_section(runs),
     ]
     return page("Run comparison: " + " vs ".join(r.id for r in runs), sections, len(runs))

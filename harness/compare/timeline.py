@@ -120,8 +120,9 @@ def timeline_svg(title: str, run: int, bars: Sequence[Bar], estimated: bool = Fa
     return Raw("".join(parts))
 
 
-def timeline_section(runs: list[RunFrames], steps: list[int]) -> str:
-    """Per evaluation round (the report's steps), each run's timeline side by side, with its slowest turn named."""
+def timeline_section(runs: list[RunFrames], steps: list[int], scenarios: list[str] | None = None) -> str:
+    """Per evaluation round (the report's steps), each run's timeline side by side, with its slowest turn named;
+    only the report's chosen scenarios when it has chosen some."""
     out = (
         "<h2>Trace timeline</h2><p class='muted'>Each bar is one debate turn (one chain call: prompt, the live "
         "model, first line), from its start to its end in seconds into the evaluation round, labelled with the tokens "
@@ -132,6 +133,7 @@ def timeline_section(runs: list[RunFrames], steps: list[int]) -> str:
         charts, slowest = [], []
         for i, run in enumerate(runs):
             bars, estimated = round_bars(run.traces, step)
+            bars = [b for b in bars if scenarios is None or b.scenario in scenarios]
             charts.append(timeline_svg(f"{run.id} · step {step}", i, bars, estimated))
             if bars:
                 s = max(bars, key=lambda b: b.seconds)

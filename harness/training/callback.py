@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import signal
-import sys
 import time
 from typing import Any
 
@@ -13,35 +11,8 @@ from transformers import Trainer, TrainerCallback
 from harness import distributed
 from harness.evaluation.round import Evaluator, RoundStopped
 from harness.records.runlog import RunLog
+from harness.training._signals import Diverged, StopRequest
 from harness.training.watch import round_metrics
-
-
-class Diverged(RuntimeError):
-    """The loss became NaN or infinite: the run cannot continue meaningfully."""
-
-
-class StopRequest:
-    """SIGINT/SIGTERM ask the run to stop after the current step; a second SIGINT aborts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopRequest:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        print(f"harness: {signal.Signals(signum).name}: stopping after this step (checkpoint and run log are "
-              "flushed; Ctrl-C again aborts now)", file=sys.stderr, flush=True)  # fmt: skip
 
 
 class RubricTrainer(Trainer):

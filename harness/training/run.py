@@ -110,7 +110,7 @@ def run(
     """Run the experiment (with `KEY=VALUE` settings, in a W&B group: see spec/profiles.py and `harness sweep`);
     return its run directory (run log, adapter, W&B files) and final status."""
     from harness.data.corpus import load_corpus
-    from harness.training.callback import StopRequest
+    from harness.training._signals import StopRequest
 
     backend = _join_processes()
     overrides = {"max_steps": max_steps, "eval_every": eval_every, "settings": settings or {}}
@@ -162,7 +162,7 @@ def run(
 def resume(run_dir: Path, strict: bool = False) -> tuple[Path, str]:
     """Continue an interrupted or crashed run from its last checkpoint, in the same run directory and W&B run."""
     from harness.data.corpus import load_corpus
-    from harness.training.callback import StopRequest
+    from harness.training._signals import StopRequest
 
     _join_processes()
     with StopRequest() as stop:  # a signal from here on ends the session with an `end` record
@@ -237,7 +237,8 @@ def fit(
     from harness.data.corpus import pack_blocks
     from harness.evaluation.round import EvalFailed, Evaluator, RoundStopped
     from harness.records.tracking import Tracker, guarded_trainer_callback
-    from harness.training.callback import Diverged, EvalCallback, RubricTrainer, StopRequest
+    from harness.training._signals import Diverged, StopRequest
+    from harness.training.callback import EvalCallback, RubricTrainer
     from harness.training.console import Console
     from harness.training.model import load
     from harness.training.watch import best_model_arguments, watching
