@@ -75,7 +75,9 @@ def _assert_wandb_holds_each_step_and_row_once(run_dir: Path, run) -> None:
     has each training log and each round once, and whose tables hold each conversation and trace once."""
     import wandb_file
 
-    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    # `wandb sync` uploads an offline run from its .wandb file: a folder of logs alone (a killed session's W&B
+    # service can still write its closing logs after the folder was retired) uploads nothing.
+    offline = [d for d in (run_dir / "wandb").glob("offline-run-*") if any(d.glob("*.wandb"))]
     assert len(offline) == 1, [sorted(str(f.relative_to(d)) for f in d.rglob("*")) for d in offline]
     (wandb_run,) = offline
     assert wandb_run.name.endswith(run.id)
