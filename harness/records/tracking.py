@@ -54,6 +54,7 @@ class Tracker:
         self.mode = wandb_mode()
         self._tables: dict[str, Any] = {}
         self.weave: WeaveLink | None = None
+        _own_wandb_service()
         try:
             self.run: Any = wandb.init(
                 project=os.environ.get("WANDB_PROJECT", "harness"),
@@ -216,6 +217,18 @@ def trace_row(step: int, t: Mapping[str, Any]) -> list[Any]:
 
 def _text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _own_wandb_service() -> None:
+    """Start this run's own W&B service rather than one inherited from a parent process (a notebook, a test runner,
+    any Python that used W&B and then launched `harness run`): wandb passes its service to child processes in
+    `WANDB_SERVICE`. The inherited service outlives a kill -9 of the run with its stream still open under the run's
+    id, and the resumed session's records then went to that dead stream: its .wandb file lacked every step after
+    the first session's last (measured: steps 9-12 of 12 missing, every time the parent had a service)."""
+    token = os.environ.get("WANDB_SERVICE", "")
+    owner = token.split("-")[1] if token.count("-") >= 2 else ""  # "<version>-<pid of the service's owner>-..."
+    if token and owner != str(os.getpid()):
+        del os.environ["WANDB_SERVICE"]
 
 
 def _retire_superseded_offline_runs(current: Path, run_id: str) -> None:
