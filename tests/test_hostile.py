@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.faults]
 DATA = str(ROOT / "data" / "kaggle_tweets.jsonl")
 SCENARIOS = ("monthly-kaggle", "shake-up")
 # Appended to an experiment file: the process sends itself a real signal right after writing the record named in
-# HARNESS_TEST_SIGNAL ("KILL conversation 3": SIGKILL after the first step-3 conversation; "*" is any step), or
+# HARNESS_TEST_SIGNAL ("KILL conversation 3": SIGKILL after the first step-3 conversation; "*" is any step;
+# "KILL metrics 3@3": after the third step-3 metrics record), or
 # after a debate turn ("TERM turn 0": after the first turn of a round), so a crash or a stop lands exactly where the
 # test wants it, as a power cut or an operator would.
 SIGNAL_HOOK = """
@@ -36,7 +37,8 @@ from harness.records import runlog as _runlog
 
 if _os.environ.get("HARNESS_TEST_SIGNAL"):
     _name, _type, _step = _os.environ["HARNESS_TEST_SIGNAL"].split()
-    _write, _turn, _sent = _runlog.RunLog.write, _debate._turn, []
+    _step, _, _nth = _step.partition("@")
+    _write, _turn, _sent, _seen = _runlog.RunLog.write, _debate._turn, [], []
 
     def _signal_once():
         if not _sent:
@@ -46,7 +48,9 @@ if _os.environ.get("HARNESS_TEST_SIGNAL"):
     def _write_then_signal(self, type_, **fields):
         _write(self, type_, **fields)
         if type_ == _type and _step in ("*", str(fields.get("step"))):
-            _signal_once()
+            _seen.append(type_)
+            if len(_seen) >= int(_nth or 1):
+                _signal_once()
 
     def _turn_then_signal(chain, scenarios, index, *args):
         _turn(chain, scenarios, index, *args)
@@ -224,18 +228,15 @@ def test_a_second_writer_in_the_same_process_is_refused(tmp_path) -> None:
 # 4 + 5. Resumes at the edges of the schedule, crashes inside a round --------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="since rounds became the Trainer's evaluation (issue 13), transformers evaluates before it saves the last "
-    "step's checkpoint, so a kill inside the final round leaves no checkpoint-3 for this scenario to start from; "
-    "the resume path it tests (training/_session.py:finish_from) is unchanged",
-    strict=False,
-)
-def test_a_resume_from_the_checkpoint_at_max_steps_trains_nothing_and_holds_the_final_round(tmp_path) -> None:
+def test_a_resume_from_the_checkpoint_at_max_steps_trains_nothing_and_repeats_no_round(tmp_path) -> None:
     from safetensors.torch import load_file
 
-    # max_steps 3, eval_every 2: the final checkpoint (step 3) is saved before the final round; kill inside it.
-    run_dir = _crashed_run(tmp_path, "conversation 3", max_steps=3)
+    # max_steps 3: the final round runs, then checkpoint-3 is saved, then the training summary is logged (the third
+    # step-3 metrics record, after the loss and the round's): killed there, the run has every round and the final
+    # checkpoint but no end record and no adapter.
+    run_dir = _crashed_run(tmp_path, "metrics 3@3", max_steps=3)
     assert (run_dir / "checkpoints" / "checkpoint-3" / "adapter_model.safetensors").exists()
+    assert read_run(run_dir).eval_steps() == [0, 2, 3] and not (run_dir / "adapter").exists()
     code, out = _harness("run", "--resume", str(run_dir))
     assert code == 0, out
     run = read_run(run_dir)
