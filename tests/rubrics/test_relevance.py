@@ -71,11 +71,14 @@ def test_evidence_names_the_kaggle_cues():
 )
 def test_the_batch_path_finds_exactly_the_text_features_the_model_weighs(texts):
     model = _model()
-    conversation = Conversation(tuple(Turn("AB"[i % 2], t) for i, t in enumerate(texts)))
-    batch = [Conversation.from_text("LBが怖い"), conversation, Conversation.from_text("CVを信じろ")]
-    which, found = _known(batch, model)
+    which, found = _known(["LBが怖い", *texts, "CVを信じろ"], model)  # a conversation's turns amid other texts
     expected = text_features(texts, set(model.features)) & set(model.features)
-    assert [model.features[f] for f in found[which == 1]] == sorted(expected)
+    turns = (which >= 1) & (which <= len(texts))
+    assert sorted({model.features[f] for f in found[turns]}) == sorted(expected)
+    for i, text in enumerate(texts, 1):  # and each turn's own features, each once
+        assert [model.features[f] for f in found[which == i]] == sorted(
+            text_features([text], set(model.features)) & set(model.features)
+        )
 
 
 # Medals, ranks, scores, contests and notebooks outside Kaggle, with numerals (the cases first).
@@ -130,3 +133,27 @@ def test_a_word_the_model_never_saw_reads_through_its_class():
     assert "陸上" not in model.features and topic_classes()["陸上"] == topic_classes()["卓球"]
     assert topic_classes()["陸上"] in text_features(["陸上の大会"], set(model.features))
     assert topic_classes()["大会"] not in text_features(["陸上の大会"], {"大会"})  # known words stand for themselves
+
+
+def _debate(*texts: str) -> Conversation:
+    return Conversation(tuple(Turn("AB"[i % 2], t) for i, t in enumerate(texts)))
+
+
+def test_one_kaggle_word_among_filler_turns_is_not_a_kaggle_debate():
+    # The drifting model's debate: one turn names Kaggle, the rest is filler (the written scale's 2).
+    filler = _debate("Kaggleはないと思う。それはそれでもない", "それはそれでもないと思う", "それはそれでもない", "")
+    assert relevance(filler).value < 0.5
+    assert relevance(filler).evidence["turns"][1:] == [pytest.approx(0.0, abs=0.1)] * 2 + [0.0]  # empty turn: 0
+
+
+def test_a_natural_kaggle_debate_whose_replies_carry_no_jargon_stays_kaggle_talk():
+    debate = _debate(
+        "Private LBのshake upなんて、結局ただの運ゲーでしょ。",
+        "運の要素はあるけど、毎回上位に残る人がいるのは偶然じゃないよ。",
+        "それはそうかもしれないけど、100位くらい落ちたときは本当に心が折れた。",
+        "分かる。だからこそ、手元の検証をちゃんと作り込むのが大事なんだよね。",
+    )
+    # Two replies name nothing Kaggle: the per-turn reading alone gives 0.48, the two readings together 0.70 (a
+    # careful reader says 5, i.e. 1.0: the known cost of reading coverage, README "Rubrics").
+    assert relevance(debate).value > 0.65
+    assert relevance(debate).evidence["kaggle"] > 0.99
