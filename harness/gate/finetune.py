@@ -76,6 +76,7 @@ def fine_tune(experiment: Experiment, documents: Sequence[tuple[str, str]], seed
 
     from harness.gate import probes
     from harness.training.model import load, lora_config
+    from harness.training.run import schedule_arguments
 
     t = experiment.training
     started = time.perf_counter()
@@ -90,12 +91,7 @@ def fine_tune(experiment: Experiment, documents: Sequence[tuple[str, str]], seed
             blocks = ordered_blocks(documents, tokenizer, experiment.data.block_size, seed, t.max_steps * t.batch_size)
             args = TrainingArguments(
                 output_dir=tmp,
-                max_steps=t.max_steps,
-                per_device_train_batch_size=t.batch_size,
-                learning_rate=t.learning_rate,
-                warmup_steps=t.warmup_steps,
-                weight_decay=t.weight_decay,
-                lr_scheduler_type=t.lr_scheduler,
+                **schedule_arguments(t),
                 save_strategy="no",
                 seed=seed,
                 data_seed=seed,

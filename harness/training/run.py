@@ -18,7 +18,7 @@ from harness.data.corpus import Corpus
 from harness.errors import UserError
 from harness.records.runlog import RunLog, read_run, redact_value
 from harness.records.runs import latest_checkpoint
-from harness.spec.experiment import Experiment
+from harness.spec.experiment import Experiment, TrainingSpec
 from harness.spec.load import load_experiment
 from harness.spec.profiles import choose_profile, with_overrides, with_settings
 from harness.training._session import (
@@ -54,6 +54,20 @@ class Plan:
     reason: str
     overrides: dict[str, Any]
     cuda: bool
+
+
+def schedule_arguments(t: TrainingSpec) -> dict[str, Any]:
+    """The TrainingArguments of what is optimised and how (steps, batch, learning-rate schedule), shared by a run and
+    the gate's fine-tunes, so the two cannot drift apart."""
+    return {
+        "max_steps": t.max_steps,
+        "per_device_train_batch_size": t.batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "learning_rate": t.learning_rate,
+        "warmup_steps": t.warmup_steps,
+        "weight_decay": t.weight_decay,
+        "lr_scheduler_type": t.lr_scheduler,
+    }
 
 
 def _plan(path: str | Path, profile: str, overrides: dict[str, Any]) -> Plan:
@@ -276,13 +290,7 @@ def fit(
         args = TrainingArguments(
             output_dir=str(run_dir / "checkpoints"),
             run_name=header["run_id"],
-            max_steps=t.max_steps,
-            per_device_train_batch_size=t.batch_size,
-            gradient_accumulation_steps=t.gradient_accumulation_steps,
-            learning_rate=t.learning_rate,
-            warmup_steps=t.warmup_steps,
-            weight_decay=t.weight_decay,
-            lr_scheduler_type=t.lr_scheduler,
+            **schedule_arguments(t),
             logging_steps=t.logging_steps,
             logging_nan_inf_filter=False,  # a NaN loss must reach the callback, which stops the run
             save_strategy="steps",
