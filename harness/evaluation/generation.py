@@ -3,7 +3,7 @@
 The stock route (HuggingFacePipeline over `model.generate`) re-reads the whole transcript on every turn and keeps a
 finished row in the batch until the longest row ends. Here a call prefills only the tokens that no earlier turn of
 the same debate round has computed, and a row leaves the batch as soon as its turn ends. The words are the same as
-the stock route's under greedy decoding (tests/test_debate.py, benchmarks/bench_eval.py).
+the stock route's under greedy decoding (tests/evaluation/test_debate.py, benchmarks/bench_eval.py).
 
 Reused keys and values are exact: a causal model's states for a token prefix depend on that prefix only. They are
 held only inside `reuse_kv()` (one debate round, one set of weights) and dropped when it ends, so states computed

@@ -17,7 +17,7 @@ from harness.spec.load import load_experiment
 from rubrics.contamination import find_artefacts
 
 RULES = default_tweet_rules()
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

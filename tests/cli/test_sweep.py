@@ -15,7 +15,7 @@ from harness.errors import UserError
 from harness.spec.load import load_experiment
 from harness.spec.profiles import parse_settings, with_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_settings_reach_the_fields_they_name_and_are_validated_like_the_file():

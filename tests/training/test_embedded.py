@@ -14,7 +14,7 @@ from harness import EMBEDDED, ModelSpec
 from harness.training.embedded import EMBEDDED_DIR, PretrainConfig, build, read_texts
 from harness.training.model import load
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff、。「」！？ー]")
 
 

@@ -19,7 +19,7 @@ from harness.gate.stats import compare_rubric, decided, judge, judge_seeds, mark
 from harness.spec.experiment import GateSpec, SpecError
 from harness.spec.load import load_experiment
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = ROOT / "experiments/kaggle_debate.py"
 CATALOGUE = ROOT / "benchmarks/gate_catalogue"
 

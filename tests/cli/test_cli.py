@@ -14,7 +14,7 @@ import pytest
 
 from harness.cli import main, parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_help_documents_every_run_option() -> None:

@@ -12,7 +12,7 @@ from harness.errors import UserError
 from harness.spec.experiment import SpecError
 from harness.spec.load import load_experiment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 BAD_FIELDS = [
     (lambda: ModelSpec("abeja/gpt-neox-japanese-2.7b", dtype="bf16"), "ModelSpec.dtype"),
