@@ -87,6 +87,13 @@ def test_turns_that_repeat_earlier_turns_pull_the_conversation_down():
     assert fluency(replies).evidence["echoes"] == []
 
 
+def test_a_turn_that_mostly_rewords_an_earlier_one_is_a_partial_repeat():
+    # The drifting model's variations on one filler: not said word for word, still no new turn.
+    turns = ["それはそれでもないと思う", "それはそれでもないですよね", "それはそれでもないと思う。それはそれでもない"]
+    said = echoes(turns)
+    assert said[0] == 0.0 and 0.2 < said[1] < 1.0 and said[2] == 1.0
+
+
 def test_a_debater_may_quote_a_phrase_of_the_other():
     first = "CVを信じるべきか、LBを信じるべきか、毎回迷うんだよね。"
     second = "CVを信じるべきだよ。LBはテストデータの一部でしか測っていないから。"
