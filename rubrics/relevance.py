@@ -216,7 +216,7 @@ def scores(conversations: Sequence[Conversation]) -> list[Score]:
         cues = [model.cues[r - 1] for r in ranks[cue_bounds[i] : min(cue_bounds[i] + 5, cue_bounds[i + 1])]]
         evidence = {**{c: round(p, 4) for c, p in zip(CLASSES, probs, strict=True)}, "kaggle_cues": cues,
                     "turns": [round(v, 4) for v in turns]}  # fmt: skip
-        out.append(Score(min(max(math.sqrt(max(reading, 0.0) * max(coverage, 0.0)), 0.0), 1.0), evidence))
+        out.append(Score(min(math.sqrt(reading * coverage), 1.0), evidence))  # both are sums of non-negative terms
     return out
 
 
